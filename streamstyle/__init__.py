@@ -1,0 +1,67 @@
+"""streamstyle: stylise video with neural style transfer, fast.
+
+The public API; see ``streamstyle --help`` for the command line.
+"""
+
+__version__ = "0.1.0"
+
+from streamstyle.errors import (
+    DecodeError,
+    DeviceError,
+    EncoderError,
+    FilterError,
+    GraphSyntaxError,
+    InputNotFoundError,
+    InvalidMediaError,
+    InvalidOptionError,
+    NoVideoStreamError,
+    OutputConflictError,
+    OutputExistsError,
+    StreamStyleError,
+    UnknownStyleError,
+)
+from streamstyle.files import default_output_path, stylize_file
+from streamstyle.filters import Filter, find_filter, list_filters
+from streamstyle.frames import FrameBatch
+from streamstyle.graph import StageSpec, build_graph, format_graph, parse_graph
+from streamstyle.models import build_model
+from streamstyle.pipeline import Pipeline, RunSummary
+from streamstyle.sinks import open_sink
+from streamstyle.sources import VideoInfo, open_source
+from streamstyle.stages import Scale, Stage, Stylize
+
+__all__ = [
+    "DecodeError",
+    "DeviceError",
+    "EncoderError",
+    "Filter",
+    "FilterError",
+    "FrameBatch",
+    "GraphSyntaxError",
+    "InputNotFoundError",
+    "InvalidMediaError",
+    "InvalidOptionError",
+    "NoVideoStreamError",
+    "OutputConflictError",
+    "OutputExistsError",
+    "Pipeline",
+    "RunSummary",
+    "Scale",
+    "Stage",
+    "StageSpec",
+    "StreamStyleError",
+    "Stylize",
+    "UnknownStyleError",
+    "VideoInfo",
+    "__version__",
+    "build_graph",
+    "build_model",
+    "default_output_path",
+    "find_filter",
+    "format_graph",
+    "list_filters",
+    "open_sink",
+    "open_source",
+    "parse_graph",
+    "stylize_file",
+]

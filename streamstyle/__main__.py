@@ -1,0 +1,5 @@
+"""``python -m streamstyle`` runs the command line."""
+
+from streamstyle.cli import main
+
+main()

@@ -1,0 +1,236 @@
+"""The ``streamstyle`` command: a thin layer over the public API.
+
+Only this module prints or exits. Every :class:`~streamstyle.errors.StreamStyleError` becomes
+a one-line message on stderr and its own exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import av.logging
+import click
+from tqdm import tqdm
+
+from streamstyle import __version__
+from streamstyle.errors import StreamStyleError
+from streamstyle.files import stylize_file
+from streamstyle.filters import Filter, find_filter, list_filters
+from streamstyle.graph import StageSpec, parse_graph
+from streamstyle.pipeline import RunSummary
+
+EXIT_INTERRUPTED = 130
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+class StyleParam(click.ParamType):
+    """A filter name or folder, resolved (and checked) when the command line is parsed."""
+
+    name = "style"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            find_filter(value)
+        except StreamStyleError as exc:
+            _fail(exc)
+        return str(value)
+
+
+class GraphParam(click.ParamType):
+    """A graph string, parsed (syntax, stage names and option values) at once."""
+
+    name = "graph"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            specs: list[StageSpec] = parse_graph(str(value))
+        except StreamStyleError as exc:
+            _fail(exc)
+        return str(value) if specs else ""
+
+
+class DefaultCommandGroup(click.Group):
+    """A group whose first argument, when not a sub-command, is the input of ``stylize``.
+
+    Usage errors are reported in one line, like every other error.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["stylize", *args]
+        return super().parse_args(ctx, args)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()} (see --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: StreamStyleError) -> Any:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class _EchoHandler(logging.Handler):
+    """Shows warnings (ours and FFmpeg's) as ``warning: ...`` lines on stderr, at most ``limit``."""
+
+    def __init__(self, level: int, limit: int = 8) -> None:
+        super().__init__(level)
+        self.limit, self.count = limit, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        origin = f"[{record.name.removeprefix('libav.')}] " if record.name.startswith("libav") else ""
+        if self.count <= self.limit:
+            click.echo(f"warning: {origin}{record.getMessage().strip()}", err=True)
+        elif self.count == self.limit + 1:
+            click.echo("warning: further warnings of this kind are not shown", err=True)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="streamstyle")
+def main() -> None:
+    """Stylise videos and images with neural style transfer.
+
+    \b
+    streamstyle INPUT --style NAME [-o OUTPUT]    stylise a video (audio kept) or an image
+    streamstyle filters [show NAME]               list the installed filters
+    """
+    for name in ("streamstyle", "libav"):
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if not isinstance(h, _EchoHandler)]
+        logger.addHandler(_EchoHandler(logging.WARNING))
+        logger.propagate = False
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
+@click.option("-s", "--style", type=StyleParam(), help="Filter name or folder (see `streamstyle filters`).")
+@click.option(
+    "--strength",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Blend with the original: 0 = original, 1 = fully stylised.",
+)
+@click.option("--preserve-color", is_flag=True, help="Keep the input's colours; take luminance from the style.")
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.0, 4.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Processing scale; the output keeps the input size.",
+)
+@click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per batch.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm).")
+@click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality: lower is better.")
+@click.option(
+    "--preset",
+    type=click.Choice(X264_PRESETS),
+    default="medium",
+    show_default=True,
+    help="Encoder speed preset (x264/x265).",
+)
+@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def stylize(input: str, output: Path | None, quiet: bool, **options: Any) -> None:
+    """Stylise INPUT (a video file, URL or image) and write OUTPUT.
+
+    Without -o the output is INPUT_STEM.STYLE.mp4 next to the input (images keep their type).
+    """
+    progress: tqdm | None = None
+    show = not quiet and sys.stderr.isatty()
+
+    def on_start(target: Path, total: int) -> None:
+        nonlocal progress
+        av.logging.set_level(av.logging.ERROR)  # from here on, FFmpeg's diagnostics of damaged input
+        if show:
+            progress = tqdm(total=total or None, unit="frame", desc=target.name, dynamic_ncols=True)
+
+    def on_frames(count: int) -> None:
+        if progress is not None:
+            progress.update(count)
+
+    try:
+        summary = stylize_file(input, output, on_frames=on_frames, on_start=on_start, **options)
+    except StreamStyleError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("interrupted before any frame was written; no output", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        av.logging.set_level(None)
+        if progress is not None:
+            progress.close()
+    _report(summary, quiet)
+
+
+def _report(summary: RunSummary, quiet: bool) -> None:
+    if summary.corrupt_packets:
+        click.echo(f"warning: skipped {summary.corrupt_packets} corrupt packet(s) of the input", err=True)
+    if summary.interrupted:
+        click.echo(f"interrupted: the output holds the {summary.frames} frames done so far and plays", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        click.echo(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} fps)", err=True)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def filters(ctx: click.Context) -> None:
+    """List the installed filters (or `show NAME` for one)."""
+    if ctx.invoked_subcommand is None:
+        try:
+            found = list_filters()
+        except StreamStyleError as exc:
+            _fail(exc)
+        for item in found:
+            click.echo(f"{item.name:<14} {item.title} ({item.artist}) [{item.architecture}]")
+        if not found:
+            click.echo("no filters installed", err=True)
+
+
+@filters.command("show")
+@click.argument("name")
+def filters_show(name: str) -> None:
+    """Show a filter's metadata and verify its weights."""
+    try:
+        item: Filter = find_filter(name)
+        item.verify_checksum()
+    except StreamStyleError as exc:
+        _fail(exc)
+    lines = [
+        ("name", item.name),
+        ("title", item.title),
+        ("artist", f"{item.artist}, {item.year}"),
+        ("credit", item.credit),
+        ("licence", item.licence),
+        ("architecture", item.architecture),
+        ("parameters", f"{item.parameters:,}"),
+        ("sha256", f"{item.sha256} (verified)"),
+        ("recommended size", f"{item.recommended_size} px short side" if item.recommended_size else "-"),
+        ("folder", str(item.path)),
+    ]
+    lines += [(f"recipe.{key}", str(value)) for key, value in item.recipe.items()]
+    for key, value in lines:
+        click.echo(f"{key:<18} {value}")

@@ -1,0 +1,189 @@
+"""Filters: trained styles that ship as folders of weights and metadata.
+
+A filter folder holds ``filter.toml`` (schema below), the network weights (safetensors) whose
+sha256 is recorded in the metadata and checked on load, the style image and a preview.
+Filters are found by name on the search path: the folders of ``$STREAMSTYLE_FILTER_PATH``
+(``os.pathsep``-separated), then the filters bundled with streamstyle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from streamstyle.errors import FilterError, InvalidOptionError, UnknownStyleError
+from streamstyle.models import build_model, count_parameters
+
+METADATA_FILE = "filter.toml"
+SCHEMA_VERSION = 1
+_PACKAGE = Path(__file__).resolve().parent
+BUNDLED_FILTER_DIRS = (_PACKAGE / "filters", _PACKAGE.parent / "filters")
+"""Where bundled filters live: inside an installed wheel, or at the top of a source checkout."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One trained style, as described by its ``filter.toml``.
+
+    Attributes:
+        name: the short name ``--style`` takes (the folder name).
+        path: the filter folder.
+        architecture, options: the network builder name and its keyword options.
+        sha256: hex digest of the weights file, checked before the weights are used.
+        parameters: number of network parameters, checked against the built network.
+        recommended_size: short side in pixels at which the strokes look as trained.
+        recipe: how it was trained (free-form record of the trainer).
+    """
+
+    name: str
+    path: Path
+    title: str
+    description: str
+    artist: str
+    year: int | None
+    credit: str
+    licence: str
+    architecture: str
+    weights: Path
+    sha256: str
+    parameters: int
+    options: dict[str, Any] = field(default_factory=dict)
+    style_image: Path | None = None
+    preview: Path | None = None
+    recommended_size: int | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> Filter:
+        """Read and validate ``folder/filter.toml``.
+
+        Raises:
+            FilterError: missing or malformed metadata.
+        """
+        folder = Path(folder)
+        meta_path = folder / METADATA_FILE
+        try:
+            meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FilterError(f"{folder} is not a filter folder: no {METADATA_FILE}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise FilterError(f"{meta_path}: invalid TOML: {exc}") from None
+        try:
+            if meta["schema"] != SCHEMA_VERSION:
+                raise FilterError(f"{meta_path}: schema {meta['schema']} is not {SCHEMA_VERSION}")
+            style, model = meta["style"], meta["model"]
+            processing = meta.get("processing", {})
+            return cls(
+                name=str(meta["name"]),
+                path=folder,
+                title=str(meta["title"]),
+                description=str(meta.get("description", "")),
+                artist=str(style["artist"]),
+                year=style.get("year"),
+                credit=str(style["credit"]),
+                licence=str(style["licence"]),
+                architecture=str(model["architecture"]),
+                options=dict(model.get("options", {})),
+                weights=folder / str(model["weights"]),
+                sha256=str(model["sha256"]).lower(),
+                parameters=int(model["parameters"]),
+                style_image=_optional_file(folder, style.get("image")),
+                preview=_optional_file(folder, meta.get("preview", "preview.jpg")),
+                recommended_size=processing.get("recommended_size"),
+                recipe=dict(meta.get("recipe", {})),
+            )
+        except KeyError as exc:
+            raise FilterError(f"{meta_path}: missing field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise FilterError(f"{meta_path}: bad value: {exc}") from None
+
+    def verify_checksum(self) -> None:
+        """Raise :class:`FilterError` unless the weights file matches the recorded sha256."""
+        try:
+            digest = file_sha256(self.weights)
+        except FileNotFoundError:
+            raise FilterError(f"filter {self.name!r}: weights file missing: {self.weights}") from None
+        if digest != self.sha256:
+            raise FilterError(
+                f"filter {self.name!r}: weights checksum mismatch ({self.weights.name} is corrupt or was "
+                f"replaced): expected sha256 {self.sha256[:12]}..., got {digest[:12]}..."
+            )
+
+    def load_model(self, *, verify: bool = True) -> nn.Module:
+        """Build the network and load its weights, in eval mode with gradients off.
+
+        Raises:
+            FilterError: checksum mismatch, unreadable weights, or weights that do not fit.
+        """
+        if verify:
+            self.verify_checksum()
+        try:
+            model = build_model(self.architecture, **self.options)
+        except InvalidOptionError as exc:
+            raise FilterError(f"filter {self.name!r}: {exc}") from None
+        try:
+            model.load_state_dict(load_file(self.weights))
+        except (SafetensorError, RuntimeError, OSError) as exc:
+            raise FilterError(f"filter {self.name!r}: weights do not load: {str(exc).splitlines()[0]}") from None
+        if count_parameters(model) != self.parameters:
+            raise FilterError(
+                f"filter {self.name!r}: {count_parameters(model)} parameters, metadata says {self.parameters}"
+            )
+        return model.eval().requires_grad_(False)
+
+
+def _optional_file(folder: Path, name: object) -> Path | None:
+    return folder / str(name) if name and (folder / str(name)).is_file() else None
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def filter_search_path() -> list[Path]:
+    """Folders searched for filters, first match wins."""
+    extra = [Path(p) for p in os.environ.get("STREAMSTYLE_FILTER_PATH", "").split(os.pathsep) if p]
+    return [*extra, *(d for d in BUNDLED_FILTER_DIRS if d.is_dir())]
+
+
+def list_filters() -> list[Filter]:
+    """Every filter on the search path (the first of each name), sorted by name.
+
+    Raises:
+        FilterError: a folder on the path has broken metadata.
+    """
+    found: dict[str, Filter] = {}
+    for directory in filter_search_path():
+        for meta in sorted(directory.glob(f"*/{METADATA_FILE}")):
+            found.setdefault(meta.parent.name, Filter.from_folder(meta.parent))
+    return [found[name] for name in sorted(found)]
+
+
+def find_filter(style: str | Path) -> Filter:
+    """Find a filter by name, or read it from a folder path.
+
+    Raises:
+        UnknownStyleError: no filter of that name; the message lists the known ones.
+        FilterError: the filter's metadata is broken.
+    """
+    text = str(style)
+    if os.sep in text or "/" in text or Path(text).is_dir():
+        return Filter.from_folder(text)
+    for directory in filter_search_path():
+        if (directory / text / METADATA_FILE).is_file():
+            return Filter.from_folder(directory / text)
+    known = ", ".join(f.name for f in list_filters()) or "none installed"
+    raise UnknownStyleError(f"unknown style {text!r}; known filters: {known}")

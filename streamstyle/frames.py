@@ -1,0 +1,66 @@
+"""FrameBatch: the unit of work that flows between stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import torch
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """A batch of video frames on the compute device, with their timing.
+
+    Attributes:
+        pixels: RGB frames, ``uint8`` of shape ``(N, 3, H, W)``, on any device.
+        pts: presentation timestamps, ``int64`` of shape ``(N,)`` on the CPU, in ``time_base``.
+        time_base: the unit of ``pts`` in seconds.
+        masks: optional soft region masks, float of shape ``(N, 1, H, W)`` in [0, 1] on the
+            device of ``pixels``; 1 marks the region a region-aware stage works on.
+    """
+
+    pixels: torch.Tensor
+    pts: torch.Tensor
+    time_base: Fraction
+    masks: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        p = self.pixels
+        if p.dtype != torch.uint8 or p.ndim != 4 or p.shape[1] != 3:
+            raise ValueError(f"pixels must be uint8 (N, 3, H, W), got {p.dtype} {tuple(p.shape)}")
+        if self.pts.dtype != torch.int64 or self.pts.shape != (p.shape[0],) or self.pts.device.type != "cpu":
+            raise ValueError(
+                f"pts must be int64 ({p.shape[0]},) on the CPU, "
+                f"got {self.pts.dtype} {tuple(self.pts.shape)} on {self.pts.device}"
+            )
+        if not isinstance(self.time_base, Fraction) or self.time_base <= 0:
+            raise ValueError(f"time_base must be a positive Fraction, got {self.time_base!r}")
+        m = self.masks
+        if m is not None and (
+            not m.is_floating_point() or m.shape != (p.shape[0], 1, *p.shape[2:]) or m.device != p.device
+        ):
+            raise ValueError(
+                f"masks must be float (N, 1, H, W) = {(p.shape[0], 1, *p.shape[2:])} on {p.device}, "
+                f"got {m.dtype} {tuple(m.shape)} on {m.device}"
+            )
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Frame size as ``(width, height)``."""
+        return self.pixels.shape[3], self.pixels.shape[2]
+
+    def with_pixels(self, pixels: torch.Tensor) -> FrameBatch:
+        """The same frames and timing with new pixels (masks dropped if the size changes)."""
+        masks = self.masks if pixels.shape[2:] == self.pixels.shape[2:] else None
+        return replace(self, pixels=pixels, masks=masks)
+
+    def __repr__(self) -> str:
+        masks = "none" if self.masks is None else f"{tuple(self.masks.shape)}"
+        return (
+            f"FrameBatch(n={len(self)}, size={self.size[0]}x{self.size[1]}, device={self.pixels.device}, "
+            f"pts={self.pts[:1].tolist()}..{self.pts[-1:].tolist()}, time_base={self.time_base}, masks={masks})"
+        )

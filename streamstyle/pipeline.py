@@ -1,0 +1,228 @@
+"""Pipeline: source -> stages -> sink, with decode, compute and encode overlapping.
+
+A decode thread fills a bounded queue of frames, the calling thread batches them, moves
+them to the compute device and runs the stages, and an encode thread writes results to the
+sink. Queues are bounded, so memory stays flat for any video length.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from streamstyle.errors import DeviceError, InvalidOptionError
+from streamstyle.frames import FrameBatch
+from streamstyle.sinks import Sink
+from streamstyle.sources import DecodedFrame, Source
+from streamstyle.stages import Stage
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+_END = object()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU; ``cuda[:N]`` must be available.
+
+    Raises:
+        InvalidOptionError: not a device name streamstyle knows.
+        DeviceError: CUDA asked for but not available.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise InvalidOptionError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError("CUDA was asked for but no CUDA device is available; use --device cpu or auto")
+    return torch.device(device)
+
+
+@dataclass
+class RunSummary:
+    """What a run did: frames written, corrupt packets skipped, whether it was interrupted."""
+
+    frames: int = 0
+    corrupt_packets: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+class Pipeline:
+    """Runs ``stages`` over the frames of ``source`` and writes them to ``sink``.
+
+    Use it as a context manager; iterate it to get the processed batches (written to the
+    sink as they are yielded) or call :meth:`run`. Leaving the ``with`` block normally or by
+    ``KeyboardInterrupt`` finishes the output with what was processed; any other error
+    discards it.
+
+    Args:
+        source: where frames come from (see :func:`~streamstyle.sources.open_source`).
+        stages: applied in order to every batch.
+        sink: where results go (see :func:`~streamstyle.sinks.open_sink`); ``None`` to only iterate.
+        batch_size: frames per batch through the stages.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``; fp16 and channels_last are used on CUDA.
+        on_frames: called with the number of frames handed to the sink after each batch.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        stages: Sequence[Stage],
+        sink: Sink | None = None,
+        *,
+        batch_size: int = 4,
+        device: DeviceName | str = "auto",
+        on_frames: Callable[[int], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise InvalidOptionError(f"batch size must be at least 1, got {batch_size}")
+        self.source = source
+        self.sink = sink
+        self.batch_size = batch_size
+        self.device = resolve_device(device)
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.stages = [stage.to(self.device, self.dtype) for stage in stages]
+        self.summary = RunSummary()
+        self._on_frames = on_frames
+        self._stop = threading.Event()
+        self._closed = False
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self.close(keep=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
+
+    def run(self) -> RunSummary:
+        """Process everything; on Ctrl-C stop early, keep what was done and mark it interrupted."""
+        try:
+            for _ in self:
+                pass
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        return self.summary
+
+    def close(self, *, keep: bool = True) -> None:
+        """Close the sink (finishing the file if ``keep``, else deleting it) and the source."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.sink is not None:
+                self.sink.close(keep=keep and self.summary.frames > 0)
+        finally:
+            self.source.close()
+
+    def __iter__(self) -> Iterator[FrameBatch]:
+        started = time.perf_counter()
+        frames: queue.Queue[object] = queue.Queue(maxsize=2 * self.batch_size)
+        results: queue.Queue[object] = queue.Queue(maxsize=2)
+        encode_failure: list[BaseException] = []
+        decoder = threading.Thread(target=self._decode, args=(frames,), name="streamstyle-decode", daemon=True)
+        encoder = threading.Thread(
+            target=_encode, args=(self.sink, results, encode_failure), name="streamstyle-encode", daemon=True
+        )
+        decoder.start()
+        if self.sink is not None:
+            encoder.start()
+        try:
+            while (decoded := self._next_batch(frames)) is not None:
+                batch = self._process(decoded)
+                if encode_failure:
+                    raise encode_failure[0]
+                if self.sink is not None:
+                    results.put(self._to_host(batch, decoded))
+                self.summary.frames += len(batch)
+                if self._on_frames is not None:
+                    self._on_frames(len(batch))
+                yield batch
+        finally:
+            self._stop.set()
+            _drain(frames)
+            decoder.join()
+            if encoder.is_alive():
+                results.put(_END)
+                encoder.join()
+            self.summary.corrupt_packets = self.source.corrupt_packets
+            self.summary.seconds = time.perf_counter() - started
+        if encode_failure:
+            raise encode_failure[0]
+
+    def _decode(self, frames: queue.Queue[object]) -> None:
+        """Decode thread: frames into the queue, side-stream packets straight to the sink."""
+        try:
+            for item in self.source.read():
+                if self._stop.is_set():
+                    return
+                if isinstance(item, DecodedFrame):
+                    frames.put(item)
+                elif self.sink is not None:
+                    self.sink.mux_packet(item)
+            frames.put(_END)
+        except BaseException as exc:  # handed to the compute thread, which raises it
+            frames.put(_Failure(exc))
+
+    def _next_batch(self, frames: queue.Queue[object]) -> list[DecodedFrame] | None:
+        batch: list[DecodedFrame] = []
+        while len(batch) < self.batch_size:
+            item = frames.get()
+            if isinstance(item, _Failure):
+                raise item.error
+            if item is _END:
+                frames.put(_END)
+                break
+            batch.append(item)  # type: ignore[arg-type]
+        return batch or None
+
+    def _process(self, decoded: list[DecodedFrame]) -> FrameBatch:
+        host = torch.from_numpy(np.stack([frame.rgb for frame in decoded])).permute(0, 3, 1, 2)
+        if self.device.type == "cuda":
+            host = host.pin_memory()
+        batch = FrameBatch(
+            pixels=host.to(self.device, non_blocking=True),
+            pts=torch.tensor([frame.pts for frame in decoded], dtype=torch.int64),
+            time_base=self.source.info.time_base,
+        )
+        for stage in self.stages:
+            batch = stage(batch)
+        return batch
+
+    @staticmethod
+    def _to_host(batch: FrameBatch, decoded: list[DecodedFrame]) -> list[DecodedFrame]:
+        rgb = batch.pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        return [DecodedFrame(pixels, frame.pts, frame.duration) for pixels, frame in zip(rgb, decoded, strict=True)]
+
+
+def _encode(sink: Sink, results: queue.Queue[object], failure: list[BaseException]) -> None:
+    """Encode thread: write results until the end marker; keep the first error."""
+    while (item := results.get()) is not _END:
+        if not failure:
+            try:
+                sink.write(item)  # type: ignore[arg-type]
+            except BaseException as exc:  # re-raised in the compute thread
+                failure.append(exc)
+
+
+def _drain(frames: queue.Queue[object]) -> None:
+    """Empty a queue so a producer blocked on ``put`` can see the stop flag and leave."""
+    try:
+        while True:
+            frames.get_nowait()
+    except queue.Empty:
+        pass

@@ -1,0 +1,10 @@
+"""Processing stages and their registry by graph name."""
+
+from streamstyle.stages.base import Param, Stage
+from streamstyle.stages.scale import Scale
+from streamstyle.stages.stylize import Stylize
+
+STAGES: dict[str, type[Stage]] = {stage.name: stage for stage in (Stylize, Scale)}
+"""Stage classes by the name the graph string uses."""
+
+__all__ = ["STAGES", "Param", "Scale", "Stage", "Stylize"]

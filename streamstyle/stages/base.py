@@ -1,0 +1,96 @@
+"""Stage: one node of the processing graph, and the typed options it declares."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from streamstyle.errors import InvalidOptionError
+from streamstyle.frames import FrameBatch
+
+
+@dataclass(frozen=True)
+class Param:
+    """One option of a stage, as the graph string and the command line spell it.
+
+    Attributes:
+        name: option key (``strength``); also the stage constructor's keyword.
+        parse: turns the option text into a value; raises ``ValueError`` with a reason.
+        default: value when the option is absent; ``Param.REQUIRED`` if it must be given.
+        help: one line for ``--help`` and error messages.
+    """
+
+    REQUIRED: ClassVar[object] = object()
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+def parse_bool(text: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off``."""
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false), got {text!r}")
+
+
+def parse_range(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """A parser of floats in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not (low < value <= high if low_open else low <= value <= high):
+            bracket = "(" if low_open else "["
+            raise ValueError(f"must be in {bracket}{low:g}, {high:g}], got {text}")
+        return value
+
+    return parse
+
+
+class Stage(ABC):
+    """A processing step on :class:`FrameBatch` es.
+
+    Subclasses set ``name`` (the graph keyword) and ``params`` (positional order in the
+    graph string), take those params as keyword arguments and keep them as attributes of
+    the same names, so :meth:`options` can format the stage back into graph text.
+    """
+
+    name: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    @abstractmethod
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        """Process a batch; returns a new batch (inputs are never modified in place)."""
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> Stage:
+        """Move models to ``device`` and compute in ``dtype``; returns ``self``."""
+        return self
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """Frame size this stage produces for frames of ``width x height``."""
+        return width, height
+
+    def options(self) -> dict[str, Any]:
+        """Current option values by name, for formatting back into a graph string."""
+        return {p.name: getattr(self, p.name) for p in self.params}
+
+    @classmethod
+    def check_option(cls, name: str, value: Any) -> Any:
+        """Validate ``value`` with the :class:`Param` called ``name``; returns the parsed value.
+
+        Raises:
+            InvalidOptionError: the value is out of range or of the wrong kind.
+        """
+        param = next(p for p in cls.params if p.name == name)
+        try:
+            return param.parse(str(value))
+        except ValueError as exc:
+            raise InvalidOptionError(f"{cls.name}: {name}: {exc}") from None

@@ -1,0 +1,179 @@
+"""The command line: bad input gets one line and its own exit code, never a traceback or a stray file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+from conftest import make_video, probe
+
+from streamstyle import errors
+from streamstyle.cli import main
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_clean_failure(result: Result, code: int, *words: str) -> None:
+    """One error line naming the problem, the expected exit code, no traceback."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1 or code == errors.GraphSyntaxError.exit_code
+    assert result.output.startswith("error: ") or result.output.startswith("Usage:"), result.output
+    for word in words:
+        assert word in result.output
+
+
+def no_leftovers(folder: Path) -> bool:
+    return not any(p.name.endswith(".part") for p in folder.iterdir())
+
+
+def test_main_job_and_default_output_name(tiny_filter: Path, clip: Path) -> None:
+    result = run(clip, "--style", "tiny", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    out = clip.with_name("clip.tiny.mp4")
+    assert probe(out)["frames"] == 10
+    assert "10 frames" in result.output
+
+
+def test_filters_list_and_show(tiny_filter: Path) -> None:
+    listing = run("filters")
+    assert listing.exit_code == 0 and "tiny" in listing.output
+    shown = run("filters", "show", "tiny")
+    assert shown.exit_code == 0 and "(verified)" in shown.output and "johnson_in" in shown.output
+
+
+def test_missing_input(tiny_filter: Path, tmp_path: Path) -> None:
+    assert_clean_failure(run(tmp_path / "nope.mp4", "-s", "tiny"), errors.InputNotFoundError.exit_code, "nope.mp4")
+
+
+def test_not_a_media_file(tiny_filter: Path, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    assert_clean_failure(run(text, "-s", "tiny"), errors.InvalidMediaError.exit_code, "notes.mp4")
+    assert no_leftovers(tmp_path)
+
+
+def test_no_video_stream(tiny_filter: Path, tmp_path: Path) -> None:
+    audio_only = tmp_path / "tone.m4a"
+    with av.open(str(audio_only), "w") as container:
+        stream = container.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert_clean_failure(run(audio_only, "-s", "tiny"), errors.NoVideoStreamError.exit_code, "no video stream")
+    assert no_leftovers(tmp_path)
+
+
+def test_output_equal_to_input_is_refused(tiny_filter: Path, clip: Path) -> None:
+    before = clip.read_bytes()
+    assert_clean_failure(run(clip, "-s", "tiny", "-o", clip, "-y"), errors.OutputConflictError.exit_code)
+    assert clip.read_bytes() == before
+
+
+def test_existing_output_needs_overwrite(tiny_filter: Path, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "taken.mp4"
+    out.write_bytes(b"precious")
+    assert_clean_failure(run(clip, "-s", "tiny", "-o", out), errors.OutputExistsError.exit_code, "--overwrite")
+    assert out.read_bytes() == b"precious"
+    assert run(clip, "-s", "tiny", "-o", out, "-y", "--device", "cpu").exit_code == 0
+    assert probe(out)["frames"] == 10
+
+
+def test_unknown_style_lists_the_known_ones(tiny_filter: Path, clip: Path) -> None:
+    assert_clean_failure(run(clip, "-s", "nosuch"), errors.UnknownStyleError.exit_code, "nosuch", "tiny")
+
+
+def test_corrupt_weights_fail_the_checksum(tiny_filter: Path, clip: Path, tmp_path: Path) -> None:
+    weights = tiny_filter / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    assert_clean_failure(run(clip, "-s", "tiny", "-o", out), errors.FilterError.exit_code, "checksum")
+    assert not out.exists() and no_leftovers(tmp_path)
+
+
+def test_invalid_graph_points_at_the_column(tiny_filter: Path, clip: Path) -> None:
+    result = run(clip, "-vf", "stylize=tiny:strenght=0.5")
+    assert_clean_failure(result, errors.GraphSyntaxError.exit_code, "unknown option 'strenght'")
+    lines = result.output.splitlines()
+    assert lines[-1].index("^") == lines[-2].index("strenght")
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--strength", "1.5"], 2),
+        (["--batch-size", "0"], 2),
+        (["--device", "cuda"], errors.DeviceError.exit_code),
+        (["--device", "tpu"], errors.InvalidOptionError.exit_code),
+        (["-o", "out.avi"], errors.InvalidOptionError.exit_code),
+        (["--codec", "nosuchcodec"], errors.EncoderError.exit_code),
+        (["-vf", "stylize=tiny"], errors.InvalidOptionError.exit_code),
+    ],
+)
+def test_impossible_options(tiny_filter: Path, clip: Path, args: list[str], code: int, monkeypatch) -> None:
+    if "cuda" in args and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device exists here")
+    monkeypatch.chdir(clip.parent)
+    assert_clean_failure(run(clip, "-s", "tiny", *args), code)
+    assert no_leftovers(clip.parent)
+    assert not (clip.parent / "out.avi").exists() and not (clip.parent / "clip.tiny.mp4").exists()
+
+
+def test_truncated_input_keeps_what_decodes(tiny_filter: Path, tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "long.mkv", frames=40, size=(64, 48), audio=False)
+    data = clip.read_bytes()
+    clip.write_bytes(data[: len(data) * 6 // 10])
+    out = tmp_path / "out.mp4"
+    result = run(clip, "-s", "tiny", "-o", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.output
+    frames = probe(out)["frames"]
+    assert 5 < frames < 40
+
+
+def test_corrupt_packets_are_skipped_with_a_warning(tiny_filter: Path, tmp_path: Path) -> None:
+    clip = make_video(tmp_path / "damaged.mkv", frames=40, size=(64, 48), audio=False)
+    data = bytearray(clip.read_bytes())
+    start, end = len(data) * 4 // 10, len(data) * 5 // 10
+    data[start:end] = np.random.default_rng(1).integers(0, 256, end - start, dtype=np.uint8).tobytes()
+    clip.write_bytes(bytes(data))
+    out = tmp_path / "out.mp4"
+    result = run(clip, "-s", "tiny", "-o", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.output
+    assert 10 < probe(out)["frames"] < 40
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_finishes_a_playable_file(tiny_filter: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    clip = make_video(tmp_path / "long.mp4", frames=400, size=(320, 240), audio=True)
+    out = tmp_path / "partial.mp4"
+    env = {**os.environ, "STREAMSTYLE_FILTER_PATH": str(tiny_filter.parent)}
+    command = [sys.executable, "-m", "streamstyle", str(clip), "-s", "tiny", "-o", str(out), "--device", "cpu"]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        p.name.endswith(".part") and p.stat().st_size > 20_000 for p in tmp_path.iterdir()
+    ):
+        time.sleep(0.05)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    frames = probe(out)["frames"]
+    assert 0 < frames < 400
+    assert no_leftovers(tmp_path)
