@@ -251,6 +251,9 @@ class VideoFileSink:
                 self._mux(self._encode(None))
                 for side in self._side.values():
                     self._mux(side.flush())
+        except BaseException:
+            keep = False
+            raise
         finally:
             self._container.close()
             if keep:

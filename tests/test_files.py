@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import av
@@ -10,7 +13,7 @@ import pytest
 import torch
 from conftest import make_video, moving_pattern, probe
 
-from streamstyle import Pipeline, build_graph, open_source, stylize_file
+from streamstyle import Pipeline, build_graph, open_source, sinks, stylize_file
 from streamstyle.files import default_output_path
 from streamstyle.stages import Stylize
 
@@ -155,3 +158,25 @@ def _read(path: Path) -> np.ndarray:
 
     with Image.open(path) as image:
         return np.asarray(image.convert("RGB"))
+
+
+def test_url_input_over_http(tiny_filter: Path, clip: Path, tmp_path: Path) -> None:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+        out = tmp_path / "from_http.mp4"
+        summary = stylize_file(url, out, style="tiny", device="cpu")
+        server.shutdown()
+    assert summary.frames == 10
+    assert probe(out)["audio_packets"] == probe(clip)["audio_packets"]
+
+
+def test_missing_h264_encoder_falls_back(
+    tiny_filter: Path, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sinks, "H264_CODECS", ("libx264_absent_here", "mpeg4"))
+    out = tmp_path / "fallback.mp4"
+    stylize_file(clip, out, style="tiny", device="cpu")
+    assert probe(out)["codec"] == "mpeg4" and probe(out)["frames"] == 10
+    assert "libx264_absent_here is not available; encoding with mpeg4" in caplog.text
