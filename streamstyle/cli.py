@@ -116,7 +116,6 @@ def main() -> None:
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if not isinstance(h, _EchoHandler)]
         logger.addHandler(_EchoHandler(logging.WARNING))
-        logger.propagate = False
     signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
