@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from streamstyle import __version__
 from streamstyle.errors import StreamStyleError
+from streamstyle.export import EXPORT_FORMATS, export_filter
 from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
@@ -111,6 +112,7 @@ def main() -> None:
     \b
     streamstyle INPUT --style NAME [-o OUTPUT]    stylise a video (audio kept) or an image
     streamstyle filters [show NAME]               list the installed filters
+    streamstyle export NAME --format onnx         the filter's network as ONNX / TorchScript
     """
     for name in ("streamstyle", "libav"):
         logger = logging.getLogger(name)
@@ -233,3 +235,21 @@ def filters_show(name: str) -> None:
     lines += [(f"recipe.{key}", str(value)) for key, value in item.recipe.items()]
     for key, value in lines:
         click.echo(f"{key:<18} {value}")
+
+
+@main.command("export")
+@click.argument("style", type=StyleParam())
+@click.option("--format", "format_", type=click.Choice(EXPORT_FORMATS), default="onnx", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default NAME.onnx / NAME.pt.")
+@click.option("--bank", help="For a StyleBank filter: the style bank to export (default the first).")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
+def export(style: str, format_: str, output: Path | None, bank: str | None, overwrite: bool) -> None:
+    """Export the network of filter STYLE (dynamic batch, height and width >= 16).
+
+    The model maps RGB float frames N x 3 x H x W in [0, 255] to the same shape (clamp the output).
+    """
+    try:
+        path = export_filter(style, output, format=format_, bank=bank, overwrite=overwrite)  # type: ignore[arg-type]
+    except StreamStyleError as exc:
+        _fail(exc)
+    click.echo(f"wrote {path}")

@@ -13,11 +13,21 @@ from typing import Any
 from torch import nn
 
 from streamstyle.errors import InvalidOptionError
-from streamstyle.models.johnson import JohnsonIN
+from streamstyle.models.depsep import DepSep, depsep, depsep_nn, depsep_nn_bil
+from streamstyle.models.fusion import Fusion
+from streamstyle.models.johnson import Johnson, JohnsonIN
+from streamstyle.models.stylebank import StyleBankNet
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "johnson": Johnson,
     "johnson_in": JohnsonIN,
+    "fusion": Fusion,
+    "depsep": depsep,
+    "depsep_nn": depsep_nn,
+    "depsep_nn_bil": depsep_nn_bil,
+    "stylebank": StyleBankNet,
 }
+"""Network builders by architecture name (the ``architecture`` of filters, ``--arch`` of the trainer)."""
 
 
 def build_model(architecture: str, **options: Any) -> nn.Module:
@@ -46,4 +56,20 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ARCHITECTURES", "JohnsonIN", "build_model", "count_parameters"]
+def count_conv_parameters(model: nn.Module) -> int:
+    """Convolution weights and biases only, norm layers excluded: what the seed papers tabulate."""
+    convs = (m for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d))
+    return sum(p.numel() for conv in convs for p in conv.parameters())
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "DepSep",
+    "Fusion",
+    "Johnson",
+    "JohnsonIN",
+    "StyleBankNet",
+    "build_model",
+    "count_conv_parameters",
+    "count_parameters",
+]

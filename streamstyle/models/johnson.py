@@ -1,8 +1,9 @@
-"""Johnson et al. feed-forward style networks.
+"""Johnson et al. feed-forward style networks (seeds 000 and 001).
 
 ``JohnsonIN`` is the variant of seed 001 (and pytorch/examples ``fast_neural_style``):
 InstanceNorm, reflection padding, nearest-neighbour upsampling followed by a convolution
-instead of a transposed convolution (no checkerboard artefacts).
+instead of a transposed convolution (no checkerboard artefacts). ``Johnson`` is the network
+of seed 000 Fig. 5(a): BatchNorm, zero padding, transposed convolutions, scaled tanh output.
 """
 
 from __future__ import annotations
@@ -11,44 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-class ConvLayer(nn.Module):
-    """Reflection-padded convolution, so the border is not darkened by zero padding."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
-        super().__init__()
-        self.pad = nn.ReflectionPad2d(kernel_size // 2)
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.pad(x))
-
-
-class UpsampleConvLayer(nn.Module):
-    """Nearest-neighbour upsampling by ``factor`` followed by a reflection-padded convolution."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, factor: int = 2) -> None:
-        super().__init__()
-        self.factor = factor
-        self.conv = ConvLayer(in_channels, out_channels, kernel_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=self.factor, mode="nearest"))
-
-
-class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with InstanceNorm; no ReLU after the sum (Gross & Wilber)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = ConvLayer(channels, channels, 3)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
-        self.conv2 = ConvLayer(channels, channels, 3)
-        self.in2 = nn.InstanceNorm2d(channels, affine=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.in1(self.conv1(x)))
-        return x + self.in2(self.conv2(y))
+from streamstyle.models.layers import ConvLayer, ResidualBlock, TransposedConvLayer, UpsampleConvLayer
+from streamstyle.models.padding import pad_to_stride
 
 
 class JohnsonIN(nn.Module):
@@ -64,6 +29,7 @@ class JohnsonIN(nn.Module):
         cropped back.
     """
 
+    __constants__ = ("stride", "min_size")  # so TorchScript compiles them in
     stride = 4
     min_size = 16  # smaller inputs are padded up, so every reflection pad inside has room
 
@@ -85,16 +51,58 @@ class JohnsonIN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        pad_h = max(-height % self.stride, self.min_size - height)
-        pad_w = max(-width % self.stride, self.min_size - width)
-        if pad_h or pad_w:
-            mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        y = F.relu(self.in1(self.conv1(x)))
+        y = pad_to_stride(x, self.stride, self.min_size)
+        y = F.relu(self.in1(self.conv1(y)))
         y = F.relu(self.in2(self.conv2(y)))
         y = F.relu(self.in3(self.conv3(y)))
         y = self.residuals(y)
         y = F.relu(self.in4(self.deconv1(y)))
         y = F.relu(self.in5(self.deconv2(y)))
         y = self.deconv3(y)
+        return y[..., :height, :width]
+
+
+class Johnson(nn.Module):
+    """The network of Johnson et al. as tabulated in seed 000 Fig. 5(a).
+
+    9x9/1 3->32, 3x3/2 32->64, 3x3/2 64->128, 5 residual blocks of two 3x3 128->128,
+    transposed 3x3/2 128->64 and 64->32, 9x9/1 32->3; BatchNorm and ReLU after every
+    convolution but the last, whose output goes through ``150 * tanh + 127.5``.
+    Conv parameters: 1,676,035.
+
+    Shape:
+        RGB ``(N, 3, H, W)`` in [0, 255] -> RGB ``(N, 3, H, W)`` in [-22.5, 277.5]; any size.
+    """
+
+    __constants__ = ("stride", "min_size")  # so TorchScript compiles them in
+    stride = 4
+    min_size = 16
+
+    def __init__(self, *, residual_blocks: int = 5) -> None:
+        super().__init__()
+        self.conv1 = ConvLayer(3, 32, 9, padding="zeros")
+        self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = ConvLayer(32, 64, 3, stride=2, padding="zeros")
+        self.bn2 = nn.BatchNorm2d(64)
+        self.conv3 = ConvLayer(64, 128, 3, stride=2, padding="zeros")
+        self.bn3 = nn.BatchNorm2d(128)
+        self.residuals = nn.Sequential(
+            *(ResidualBlock(128, norm="batch", padding="zeros") for _ in range(residual_blocks))
+        )
+        self.deconv1 = TransposedConvLayer(128, 64)
+        self.bn4 = nn.BatchNorm2d(64)
+        self.deconv2 = TransposedConvLayer(64, 32)
+        self.bn5 = nn.BatchNorm2d(32)
+        self.deconv3 = ConvLayer(32, 3, 9, padding="zeros")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        y = pad_to_stride(x, self.stride, self.min_size)
+        y = F.relu(self.bn1(self.conv1(y)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = F.relu(self.bn3(self.conv3(y)))
+        y = self.residuals(y)
+        y = F.relu(self.bn4(self.deconv1(y)))
+        y = F.relu(self.bn5(self.deconv2(y)))
+        y = 150.0 * torch.tanh(self.deconv3(y)) + 127.5
         return y[..., :height, :width]
