@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from random_filter import write_random_filter
 
 from streamstyle import stylize_file
-from streamstyle.filters import file_sha256
-from streamstyle.models import build_model, count_parameters
+from streamstyle.models import build_model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
 
@@ -41,22 +40,9 @@ def model_seconds_per_frame(device: torch.device, batch_size: int, repeats: int)
     return statistics.median(times)
 
 
-def write_random_filter(folder: Path) -> None:
-    model = build_model("johnson_in")
-    weights = folder / "weights.safetensors"
-    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(weights))
-    (folder / "filter.toml").write_text(
-        f'schema = 1\nname = "{folder.name}"\ntitle = "bench"\n[style]\nartist = "-"\ncredit = "-"\n'
-        f'licence = "-"\n[model]\narchitecture = "johnson_in"\nweights = "weights.safetensors"\n'
-        f'sha256 = "{file_sha256(weights)}"\nparameters = {count_parameters(model)}\n'
-    )
-
-
 def pipeline_seconds_per_frame(device: str, batch_size: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "bench"
-        folder.mkdir()
-        write_random_filter(folder)
+        folder = write_random_filter(Path(scratch) / "bench")
         summary = stylize_file(
             SAMPLE, Path(scratch) / "out.mp4", style=str(folder), device=device, batch_size=batch_size
         )

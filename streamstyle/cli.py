@@ -24,6 +24,8 @@ from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.pipeline import RunSummary
+from streamstyle.segmenters import SEGMENTERS
+from streamstyle.stages.stylize import REGIONS
 
 EXIT_INTERRUPTED = 130
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -139,6 +141,40 @@ def main() -> None:
     default=1.0,
     show_default=True,
     help="Processing scale; the output keeps the input size.",
+)
+@click.option(
+    "--region",
+    type=click.Choice(REGIONS),
+    default="all",
+    show_default=True,
+    help="Stylise only the foreground (e.g. people) or only the background.",
+)
+@click.option("--background-style", type=StyleParam(), help="A second filter for the background.")
+@click.option("--mask", type=click.Path(exists=True, dir_okay=False), help="Mask video/image (white = foreground).")
+@click.option("--classes", default="person", show_default=True, help="Foreground classes, joined by '+'.")
+@click.option(
+    "--segmenter",
+    type=click.Choice(SEGMENTERS),
+    default="deeplabv3_mobilenet_v3_large",
+    show_default=True,
+    help="Segmentation network (torchvision).",
+)
+@click.option(
+    "--seg-size", type=click.IntRange(64, 4096), default=520, show_default=True, help="Short side the segmenter sees."
+)
+@click.option("--seg-weights", default="", help="Segmenter weights file (default: torchvision's, via TORCH_HOME).")
+@click.option(
+    "--feather", type=click.FloatRange(0, 256), default=0.0, show_default=True, help="Soft mask edge, pixels."
+)
+@click.option(
+    "--smooth",
+    type=click.FloatRange(0, 0.95),
+    default=0.0,
+    show_default=True,
+    help="Temporal mask smoothing (0 = none).",
+)
+@click.option(
+    "--seg-every", type=click.IntRange(min=1), default=1, show_default=True, help="Segment every N-th frame only."
 )
 @click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per batch.")

@@ -92,3 +92,10 @@ class DeviceError(StreamStyleError, RuntimeError):
     """The requested compute device (e.g. CUDA) is not available."""
 
     exit_code = 13
+
+
+class WeightsUnavailableError(StreamStyleError, LookupError):
+    """Pretrained weights (e.g. torchvision's) are neither cached, downloadable nor given as a file,
+    or the given file is not the official one (checksum)."""
+
+    exit_code = 14

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from streamstyle.errors import InvalidOptionError
@@ -12,7 +14,7 @@ from streamstyle.graph import build_graph
 from streamstyle.pipeline import DeviceName, Pipeline, RunSummary
 from streamstyle.sinks import check_output_path, open_sink
 from streamstyle.sources import IMAGE_SUFFIXES, open_source
-from streamstyle.stages import Stage, Stylize
+from streamstyle.stages import MaskFile, Segment, Stage, Stylize
 
 
 def default_output_path(input: str | Path, stages: Sequence[Stage]) -> Path:
@@ -23,8 +25,8 @@ def default_output_path(input: str | Path, stages: Sequence[Stage]) -> Path:
     text = str(input)
     path = Path(urlparse(text).path).name if "://" in text else None
     source = Path(path or "stream") if path is not None else Path(text)
-    styles = [stage.style for stage in stages if isinstance(stage, Stylize)]
-    tag = Path(styles[-1]).name if styles else "styled"
+    styles = [Path(stage.style).name for stage in stages if isinstance(stage, Stylize)]
+    tag = "+".join(styles) or "styled"
     suffix = source.suffix.lower() if source.suffix.lower() in IMAGE_SUFFIXES else ".mp4"
     return source.with_name(f"{source.stem}.{tag}{suffix}")
 
@@ -37,6 +39,16 @@ def stylize_file(
     strength: float = 1.0,
     preserve_color: bool = False,
     scale: float = 1.0,
+    region: str = "all",
+    background_style: str | None = None,
+    mask: str | Path | None = None,
+    classes: str = "person",
+    segmenter: str = "deeplabv3_mobilenet_v3_large",
+    seg_size: int = 520,
+    seg_weights: str | Path = "",
+    feather: float = 0.0,
+    smooth: float = 0.0,
+    seg_every: int = 1,
     graph: str | None = None,
     batch_size: int = 4,
     device: DeviceName | str = "auto",
@@ -49,11 +61,18 @@ def stylize_file(
 ) -> RunSummary:
     """Stylise a video (keeping its audio, timing and size) or a still image.
 
-    Give either ``style`` (with ``strength``, ``preserve_color``, ``scale``) or a ``graph``
-    string such as ``"stylize=starry:strength=0.8"``.
+    Give either ``style`` (with its options) or a ``graph`` string such as
+    ``"segment=person,stylize=starry:region=background"``.
 
     Args:
         input: file path or URL.
+        style, strength, preserve_color, scale: see :class:`~streamstyle.stages.Stylize`.
+        region: ``all``, ``foreground`` or ``background``: where ``style`` goes. A region
+            other than ``all`` (or a ``background_style`` or a ``mask``) adds a ``segment``
+            stage (``classes``, ``segmenter``, ``seg_size``, ``seg_weights``, ``feather``,
+            ``smooth``, ``seg_every``: see :class:`~streamstyle.stages.Segment`).
+        background_style: a second filter for the background; ``style`` then takes the foreground.
+        mask: a mask video or image (white = foreground) used instead of segmentation.
         output: output path; default :func:`default_output_path`.
         on_frames: called with the number of frames written after each batch.
         on_start: called once with the output path and the expected frame count (0 if unknown).
@@ -65,7 +84,12 @@ def stylize_file(
     Raises:
         StreamStyleError: a subclass for each kind of bad input (see :mod:`streamstyle.errors`).
     """
-    stages = _stages(style=style, strength=strength, preserve_color=preserve_color, scale=scale, graph=graph)
+    looks = {"strength": strength, "preserve_color": preserve_color, "scale": scale}
+    regions = RegionChoice(
+        region=region, background_style=background_style, mask=mask, classes=classes, segmenter=segmenter,
+        size=seg_size, weights=seg_weights, feather=feather, smooth=smooth, every=seg_every,
+    )  # fmt: skip
+    stages = _stages(style, looks, regions, graph)
     if output is not None:
         check_output_path(Path(output), input=input, overwrite=overwrite)
     with open_source(input) as source:
@@ -88,13 +112,52 @@ def stylize_file(
             return pipeline.run()
 
 
-def _stages(
-    *, style: str | None, strength: float, preserve_color: bool, scale: float, graph: str | None
-) -> list[Stage]:
+@dataclass(frozen=True)
+class RegionChoice:
+    """The command line's region options, turned into a segment/mask stage by :func:`_stages`."""
+
+    region: str = "all"
+    background_style: str | None = None
+    mask: str | Path | None = None
+    classes: str = "person"
+    segmenter: str = "deeplabv3_mobilenet_v3_large"
+    size: int = 520
+    weights: str | Path = ""
+    feather: float = 0.0
+    smooth: float = 0.0
+    every: int = 1
+
+    @property
+    def wanted(self) -> bool:
+        return self.region != "all" or self.background_style is not None or self.mask is not None
+
+    def masker(self) -> Stage:
+        if self.mask is not None:
+            return MaskFile(self.mask)
+        return Segment(
+            self.classes, model=self.segmenter, size=self.size, weights=self.weights,
+            feather=self.feather, smooth=self.smooth, every=self.every,
+        )  # fmt: skip
+
+
+def _stages(style: str | None, looks: dict[str, Any], regions: RegionChoice, graph: str | None) -> list[Stage]:
     if graph is not None:
-        if style is not None or strength != 1.0 or preserve_color or scale != 1.0:
+        if style is not None or looks != {"strength": 1.0, "preserve_color": False, "scale": 1.0} or regions.wanted:
             raise InvalidOptionError("give either --style (with its options) or --graph, not both")
         return build_graph(graph)
     if style is None:
         raise InvalidOptionError("no style given: use --style NAME (see `streamstyle filters`) or --graph")
-    return [Stylize(style, strength=strength, preserve_color=preserve_color, scale=scale)]
+    if not regions.wanted:
+        return [Stylize(style, **looks)]
+    if regions.background_style is not None:
+        if regions.region == "background":
+            raise InvalidOptionError("--background-style styles the background: --region must be foreground or all")
+        return [
+            regions.masker(),
+            Stylize(style, region="foreground", **looks),
+            Stylize(regions.background_style, region="background", **looks),
+        ]
+    return [
+        regions.masker(),
+        Stylize(style, region="foreground" if regions.region == "all" else regions.region, **looks),
+    ]

@@ -18,12 +18,16 @@ class FrameBatch:
         time_base: the unit of ``pts`` in seconds.
         masks: optional soft region masks, float of shape ``(N, 1, H, W)`` in [0, 1] on the
             device of ``pixels``; 1 marks the region a region-aware stage works on.
+        source: optional, the frames as they entered the graph (uint8, same shape as
+            ``pixels``), so a stage can look at the input after earlier stages changed the
+            pixels (region stylisation, flow); dropped when a stage changes the size.
     """
 
     pixels: torch.Tensor
     pts: torch.Tensor
     time_base: Fraction
     masks: torch.Tensor | None = None
+    source: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         p = self.pixels
@@ -45,6 +49,10 @@ class FrameBatch:
                 f"got {m.dtype} {tuple(m.shape)} on {m.device}"
             )
 
+        if self.source is not None and (self.source.shape != p.shape or self.source.dtype != torch.uint8):
+            got = f"{self.source.dtype} {tuple(self.source.shape)}"
+            raise ValueError(f"source must be uint8 {tuple(p.shape)}, got {got}")
+
     def __len__(self) -> int:
         return self.pixels.shape[0]
 
@@ -54,13 +62,24 @@ class FrameBatch:
         return self.pixels.shape[3], self.pixels.shape[2]
 
     def with_pixels(self, pixels: torch.Tensor) -> FrameBatch:
-        """The same frames and timing with new pixels (masks dropped if the size changes)."""
-        masks = self.masks if pixels.shape[2:] == self.pixels.shape[2:] else None
-        return replace(self, pixels=pixels, masks=masks)
+        """The same frames and timing with new pixels (masks and source dropped if the size changes)."""
+        if pixels.shape[2:] == self.pixels.shape[2:]:
+            return replace(self, pixels=pixels)
+        return replace(self, pixels=pixels, masks=None, source=None)
+
+    def with_masks(self, masks: torch.Tensor) -> FrameBatch:
+        """The same batch with new region masks."""
+        return replace(self, masks=masks)
+
+    @property
+    def input_pixels(self) -> torch.Tensor:
+        """``source`` if known, else ``pixels``."""
+        return self.source if self.source is not None else self.pixels
 
     def __repr__(self) -> str:
         masks = "none" if self.masks is None else f"{tuple(self.masks.shape)}"
         return (
             f"FrameBatch(n={len(self)}, size={self.size[0]}x{self.size[1]}, device={self.pixels.device}, "
-            f"pts={self.pts[:1].tolist()}..{self.pts[-1:].tolist()}, time_base={self.time_base}, masks={masks})"
+            f"pts={self.pts[:1].tolist()}..{self.pts[-1:].tolist()}, time_base={self.time_base}, masks={masks}, "
+            f"source={'yes' if self.source is not None else 'no'})"
         )

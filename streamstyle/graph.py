@@ -80,12 +80,14 @@ def _format_spec(spec: StageSpec) -> str:
         if param.name not in spec.options:
             continue
         value = _quote(spec.options[param.name])
-        positional = index == 0 and param.default is param.REQUIRED
+        positional = index == 0 and param.primary
         parts.append(value if positional else f"{param.name}={value}")
     return spec.name + ("=" + ":".join(parts) if parts else "")
 
 
 def _value_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "+".join(map(str, value))
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):

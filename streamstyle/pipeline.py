@@ -97,6 +97,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        _check_masks(stages)
         self.stages = [stage.to(self.device, self.dtype) for stage in stages]
         self.summary = RunSummary()
         self._on_frames = on_frames
@@ -128,6 +129,8 @@ class Pipeline:
                 self.sink.close(keep=keep and self.summary.frames > 0)
         finally:
             self.source.close()
+            for stage in self.stages:
+                stage.close()
 
     def __iter__(self) -> Iterator[FrameBatch]:
         started = time.perf_counter()
@@ -194,10 +197,12 @@ class Pipeline:
         host = torch.from_numpy(np.stack([frame.rgb for frame in decoded])).permute(0, 3, 1, 2)
         if self.device.type == "cuda":
             host = host.pin_memory()
+        pixels = host.to(self.device, non_blocking=True)
         batch = FrameBatch(
-            pixels=host.to(self.device, non_blocking=True),
+            pixels=pixels,
             pts=torch.tensor([frame.pts for frame in decoded], dtype=torch.int64),
             time_base=self.source.info.time_base,
+            source=pixels,
         )
         for stage in self.stages:
             batch = stage(batch)
@@ -207,6 +212,18 @@ class Pipeline:
     def _to_host(batch: FrameBatch, decoded: list[DecodedFrame]) -> list[DecodedFrame]:
         rgb = batch.pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
         return [DecodedFrame(pixels, frame.pts, frame.duration) for pixels, frame in zip(rgb, decoded, strict=True)]
+
+
+def _check_masks(stages: Sequence[Stage]) -> None:
+    """Refuse a region-aware stage that no earlier stage gives masks to."""
+    masked = False
+    for stage in stages:
+        if stage.needs_masks and not masked:
+            raise InvalidOptionError(
+                f"{stage.name}: a region needs masks: put a segment (or mask) stage before it, "
+                "e.g. 'segment=person,stylize=starry:region=background'"
+            )
+        masked = masked or stage.produces_masks
 
 
 def _encode(sink: Sink, results: queue.Queue[object], failure: list[BaseException]) -> None:

@@ -22,6 +22,8 @@ class Param:
         parse: turns the option text into a value; raises ``ValueError`` with a reason.
         default: value when the option is absent; ``Param.REQUIRED`` if it must be given.
         help: one line for ``--help`` and error messages.
+        primary: the stage's main argument, written without its key (``stylize=starry``);
+            only the first param of a stage may be primary.
     """
 
     REQUIRED: ClassVar[object] = object()
@@ -30,6 +32,7 @@ class Param:
     parse: Callable[[str], Any]
     default: Any
     help: str
+    primary: bool = False
 
 
 def parse_bool(text: str) -> bool:
@@ -65,6 +68,16 @@ class Stage(ABC):
 
     name: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
+    produces_masks: ClassVar[bool] = False
+    """Whether the stage attaches region masks to the batches it returns."""
+
+    @property
+    def needs_masks(self) -> bool:
+        """Whether the stage needs masks from an earlier stage (e.g. region-aware stylisation)."""
+        return False
+
+    def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
+        """Release what the stage holds open (files, devices); it is not used afterwards."""
 
     @abstractmethod
     def __call__(self, batch: FrameBatch) -> FrameBatch:

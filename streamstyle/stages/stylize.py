@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from streamstyle.errors import InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch
+from streamstyle.masks import composite
 from streamstyle.stages.base import Param, Stage, parse_bool, parse_range
 
+REGIONS = ("all", "foreground", "background")
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """BT.601 luma coefficients used by colour preservation."""
 
@@ -28,6 +31,13 @@ def preserve_color(stylised: torch.Tensor, original: torch.Tensor) -> torch.Tens
     return original + (luma(stylised) - luma(original))
 
 
+def parse_region(text: str) -> str:
+    """``all``, ``foreground`` or ``background``."""
+    if text not in REGIONS:
+        raise ValueError(f"must be one of {', '.join(REGIONS)}, got {text!r}")
+    return text
+
+
 class Stylize(Stage):
     """Run a filter's network on each frame.
 
@@ -38,24 +48,34 @@ class Stylize(Stage):
         scale: processing scale: the network sees the frame resized by this factor and the
             result is resized back, so the output keeps the frame size (smaller is faster and
             gives larger strokes).
+        region: ``all``, or only ``foreground`` (inside the batch's masks) or ``background``;
+            the rest keeps the incoming pixels. Needs an earlier ``segment`` or ``mask`` stage.
     """
 
     name = "stylize"
     params = (
-        Param("style", str, Param.REQUIRED, "filter name or folder"),
+        Param("style", str, Param.REQUIRED, "filter name or folder", primary=True),
         Param("strength", parse_range(0.0, 1.0), 1.0, "0 = original, 1 = fully stylised"),
         Param("preserve_color", parse_bool, False, "keep the input's colours"),
         Param("scale", parse_range(0.0, 4.0, low_open=True), 1.0, "processing scale, output size unchanged"),
+        Param("region", parse_region, "all", "all, foreground (inside the mask) or background"),
     )
 
     def __init__(
-        self, style: str | Filter, *, strength: float = 1.0, preserve_color: bool = False, scale: float = 1.0
+        self,
+        style: str | Filter,
+        *,
+        strength: float = 1.0,
+        preserve_color: bool = False,
+        scale: float = 1.0,
+        region: str = "all",
     ) -> None:
         self.filter = style if isinstance(style, Filter) else find_filter(style)
         self.style = self.filter.name if isinstance(style, Filter) else str(style)
         self.strength = self.check_option("strength", strength)
         self.preserve_color = self.check_option("preserve_color", preserve_color)
         self.scale = self.check_option("scale", scale)
+        self.region = self.check_option("region", region)
         self.model = self.filter.load_model()
         self._dtype = torch.float32
 
@@ -67,7 +87,8 @@ class Stylize(Stage):
 
     @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
-        original = batch.pixels.to(self._dtype)
+        # a region is stylised from the input frames, so a second style does not see the first
+        original = (batch.input_pixels if self.region != "all" else batch.pixels).to(self._dtype)
         height, width = original.shape[-2:]
         frames = original
         if self.scale != 1.0:
@@ -81,4 +102,13 @@ class Stylize(Stage):
             stylised = preserve_color(stylised, original).clamp(0, 255)
         if self.strength < 1.0:
             stylised = torch.lerp(original, stylised, self.strength)
+        if self.region != "all":
+            if batch.masks is None:
+                raise InvalidOptionError(f"stylize: region={self.region} needs masks from a segment or mask stage")
+            inside = batch.masks if self.region == "foreground" else 1 - batch.masks
+            stylised = composite(stylised, batch.pixels.to(self._dtype), inside)
         return batch.with_pixels(stylised.round().to(torch.uint8))
+
+    @property
+    def needs_masks(self) -> bool:
+        return self.region != "all"
