@@ -66,6 +66,7 @@ def main() -> None:
     device = torch.device(args.device)
     names = sorted(ARCHITECTURES, key=lambda n: (n != "johnson", n))
     models = {name: build_model(name).eval() for name in names}
+    models["johnson_in width=16"] = build_model("johnson_in", width=16).eval()  # a light option for live CPU use
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
     print(f"# {name}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch_size}")
     print()
