@@ -19,6 +19,7 @@ from streamstyle.errors import (
     OutputExistsError,
     StreamStyleError,
     UnknownStyleError,
+    WeightsUnavailableError,
 )
 from streamstyle.files import default_output_path, stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
@@ -41,18 +42,23 @@ __all__ = [
     "InputNotFoundError",
     "InvalidMediaError",
     "InvalidOptionError",
+    "MaskFile",
     "NoVideoStreamError",
     "OutputConflictError",
     "OutputExistsError",
     "Pipeline",
     "RunSummary",
     "Scale",
+    "Segment",
+    "Stabilize",
     "Stage",
     "StageSpec",
     "StreamStyleError",
     "Stylize",
     "UnknownStyleError",
     "VideoInfo",
+    "WarpingError",
+    "WeightsUnavailableError",
     "__version__",
     "build_graph",
     "build_model",
@@ -64,4 +70,5 @@ __all__ = [
     "open_source",
     "parse_graph",
     "stylize_file",
+    "warping_error",
 ]

@@ -14,7 +14,7 @@ from streamstyle.graph import build_graph
 from streamstyle.pipeline import DeviceName, Pipeline, RunSummary
 from streamstyle.sinks import check_output_path, open_sink
 from streamstyle.sources import IMAGE_SUFFIXES, open_source
-from streamstyle.stages import MaskFile, Segment, Stage, Stylize
+from streamstyle.stages import MaskFile, Segment, Stabilize, Stage, Stylize
 
 
 def default_output_path(input: str | Path, stages: Sequence[Stage]) -> Path:
@@ -49,6 +49,7 @@ def stylize_file(
     feather: float = 0.0,
     smooth: float = 0.0,
     seg_every: int = 1,
+    stability: float = 0.0,
     graph: str | None = None,
     batch_size: int = 4,
     device: DeviceName | str = "auto",
@@ -73,6 +74,8 @@ def stylize_file(
             ``smooth``, ``seg_every``: see :class:`~streamstyle.stages.Segment`).
         background_style: a second filter for the background; ``style`` then takes the foreground.
         mask: a mask video or image (white = foreground) used instead of segmentation.
+        stability: 0 stylises each frame alone; up to 1 blends in the previous output along the
+            motion (see :class:`~streamstyle.stages.Stabilize`).
         output: output path; default :func:`default_output_path`.
         on_frames: called with the number of frames written after each batch.
         on_start: called once with the output path and the expected frame count (0 if unknown).
@@ -90,6 +93,10 @@ def stylize_file(
         size=seg_size, weights=seg_weights, feather=feather, smooth=smooth, every=seg_every,
     )  # fmt: skip
     stages = _stages(style, looks, regions, graph)
+    if stability:
+        if graph is not None:
+            raise InvalidOptionError("give --stability or a stabilize stage in --graph, not both")
+        stages.append(Stabilize(stability))
     if output is not None:
         check_output_path(Path(output), input=input, overwrite=overwrite)
     with open_source(input) as source:

@@ -3,9 +3,10 @@
 from streamstyle.stages.base import Param, Stage
 from streamstyle.stages.scale import Scale
 from streamstyle.stages.segment import MaskFile, Segment
+from streamstyle.stages.stabilize import Stabilize
 from streamstyle.stages.stylize import Stylize
 
-STAGES: dict[str, type[Stage]] = {stage.name: stage for stage in (Stylize, Scale, Segment, MaskFile)}
+STAGES: dict[str, type[Stage]] = {stage.name: stage for stage in (Stylize, Scale, Segment, MaskFile, Stabilize)}
 """Stage classes by the name the graph string uses."""
 
-__all__ = ["STAGES", "MaskFile", "Param", "Scale", "Segment", "Stage", "Stylize"]
+__all__ = ["STAGES", "MaskFile", "Param", "Scale", "Segment", "Stabilize", "Stage", "Stylize"]

@@ -44,13 +44,24 @@ class Scale(Stage):
 
     @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
+        """Resize the pixels, and with them the source frames and masks the batch carries."""
         width, height = self.output_size(*batch.size)
         if (width, height) == batch.size:
             return batch
-        pixels = F.interpolate(
-            batch.pixels.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False
-        )
-        return batch.with_pixels(pixels.round().clamp(0, 255).to(torch.uint8))
+        pixels = _resize(batch.pixels, width, height)
+        source = batch.source
+        if source is not None:
+            source = pixels if source is batch.pixels else _resize(source, width, height)
+        masks = None if batch.masks is None else _resize(batch.masks, width, height)
+        return FrameBatch(pixels, batch.pts, batch.time_base, masks=masks, source=source)
+
+
+def _resize(frames: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Bilinear resize (antialiased) of uint8 frames or float masks, keeping the dtype."""
+    resized = F.interpolate(frames.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    if frames.dtype == torch.uint8:
+        return resized.round().clamp(0, 255).to(torch.uint8)
+    return resized.clamp(0, 1).to(frames.dtype)
 
 
 def _derive(exact: float, mode: int) -> int:
