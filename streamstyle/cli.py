@@ -27,6 +27,9 @@ from streamstyle.pipeline import RunSummary
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS
 from streamstyle.temporal import warping_error
+from streamstyle.train.gatys import gatys_file
+from streamstyle.train.losses import LossWeights
+from streamstyle.train.optimize import OPTIMIZERS
 
 EXIT_INTERRUPTED = 130
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -117,6 +120,7 @@ def main() -> None:
     streamstyle filters [show NAME]               list the installed filters
     streamstyle export NAME --format onnx         the filter's network as ONNX / TorchScript
     streamstyle evaluate-video ORIGINAL STYLISED  flicker: temporal warping error
+    streamstyle optimize CONTENT STYLE -o OUT     Gatys et al. optimisation (slow quality reference)
     """
     for name in ("streamstyle", "libav"):
         logger = logging.getLogger(name)
@@ -316,3 +320,34 @@ def evaluate_video(original: str, stylised: str, max_frames: int | None) -> None
     click.echo(f"warping error  {result.error:.5f}")
     click.echo(f"floor          {result.floor:.5f} (the original against itself)")
     click.echo(f"frame pairs    {result.pairs} ({result.visible:.0%} of pixels visible on average)")
+
+
+@main.command()
+@click.argument("content", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("style_image", metavar="STYLE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="lbfgs", show_default=True)
+@click.option(
+    "--size",
+    type=click.IntRange(min=16),
+    default=512,
+    show_default=True,
+    help="Long side of the content (and style) image, in pixels.",
+)
+@click.option("--vgg", type=click.Path(dir_okay=False), help="Loss network file (default torchvision's VGG16).")
+@click.option("--content-weight", type=float, default=LossWeights.content, show_default=True)
+@click.option("--style-weight", type=float, default=LossWeights.style, show_default=True)
+@click.option("--tv-weight", type=float, default=LossWeights.tv, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
+def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> None:
+    """Stylise CONTENT like STYLE by optimising the image itself (Gatys et al.)."""
+    steps = options["steps"]
+    show = sys.stderr.isatty()
+    with tqdm(total=steps, unit="step", disable=not show) as progress:
+        try:
+            gatys_file(content, style_image, output, on_step=lambda step, terms: progress.update(1), **options)
+        except StreamStyleError as exc:
+            _fail(exc)
+    click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,1 @@
+"""Training and optimisation: loss networks, perceptual losses, Gatys optimisation."""

@@ -1,0 +1,103 @@
+"""Perceptual losses of Gatys et al. and Johnson et al.: content, style (Gram), total variation.
+
+Images are RGB in [0, 255] (seed 001 found training works better in that range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from streamstyle.train.vgg import LossNetwork
+
+ContentLoss = Literal["mse", "charbonnier"]
+CONTENT_LOSSES: tuple[str, ...] = ("mse", "charbonnier")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gram matrices ``(N, C, C)`` of features ``(N, C, H, W)``, normalised by ``C * H * W``."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w).float()
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def charbonnier(prediction: torch.Tensor, target: torch.Tensor, epsilon: float = 1e-3) -> torch.Tensor:
+    """Mean of ``sqrt((p - t)^2 + eps^2)``: a smooth L1 (seed 003's content loss)."""
+    return torch.sqrt((prediction - target).float() ** 2 + epsilon**2).mean()
+
+
+def content_distance(prediction: torch.Tensor, target: torch.Tensor, kind: ContentLoss = "mse") -> torch.Tensor:
+    """MSE or Charbonnier distance between feature maps."""
+    if kind == "charbonnier":
+        return charbonnier(prediction, target)
+    return F.mse_loss(prediction.float(), target.float())
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Sum of squared differences between neighbouring pixels, averaged over the batch."""
+    dx = images[..., :, 1:] - images[..., :, :-1]
+    dy = images[..., 1:, :] - images[..., :-1, :]
+    return (dx.float().pow(2).sum() + dy.float().pow(2).sum()) / images.shape[0]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the three terms. Defaults are tuned for the normalised VGG-19 in [0, 255]."""
+
+    content: float = 1.0
+    style: float = 1e4
+    tv: float = 2e-6
+    content_loss: ContentLoss = "mse"
+
+
+class PerceptualLoss(nn.Module):
+    """Content + style + total-variation loss against one style image.
+
+    Args:
+        network: the frozen loss network.
+        style: the style image ``(1, 3, H, W)`` in [0, 255]; its Gram matrices are kept.
+        weights: the terms' weights and the content distance.
+
+    ``forward(output, content)`` returns the weighted terms and their sum (``total``).
+    """
+
+    def __init__(self, network: LossNetwork, style: torch.Tensor, weights: LossWeights = LossWeights()) -> None:
+        super().__init__()
+        self.network = network
+        self.weights = weights
+        with torch.no_grad():
+            features = network(style, network.style_layers)
+        for name in network.style_layers:
+            self.register_buffer(f"gram_{name}", gram_matrix(features[name]))
+
+    def style_distance(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Sum over the style layers (equal weights) of the MSE between Gram matrices."""
+        distances = []
+        for name in self.network.style_layers:
+            gram = gram_matrix(features[name])
+            target = getattr(self, f"gram_{name}").expand_as(gram)
+            distances.append(F.mse_loss(gram, target))
+        return torch.stack(distances).sum()
+
+    def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        layers = {*self.network.style_layers, self.network.content_layer}
+        features = self.network(output, layers)
+        with torch.no_grad():
+            content_features = self.network(content, [self.network.content_layer])
+        terms = {
+            "content": self.weights.content
+            * content_distance(
+                features[self.network.content_layer],
+                content_features[self.network.content_layer],
+                self.weights.content_loss,
+            ),
+            "style": self.weights.style * self.style_distance(features),
+            "tv": self.weights.tv * total_variation(output),
+        }
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms
