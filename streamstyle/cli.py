@@ -23,13 +23,15 @@ from streamstyle.export import EXPORT_FORMATS, export_filter
 from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
+from streamstyle.models import ARCHITECTURES
 from streamstyle.pipeline import RunSummary
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS
 from streamstyle.temporal import warping_error
 from streamstyle.train.gatys import gatys_file
-from streamstyle.train.losses import LossWeights
+from streamstyle.train.losses import CONTENT_LOSSES, LossWeights
 from streamstyle.train.optimize import OPTIMIZERS
+from streamstyle.train.trainer import StyleCredit, TrainConfig, Trainer
 
 EXIT_INTERRUPTED = 130
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -121,6 +123,7 @@ def main() -> None:
     streamstyle export NAME --format onnx         the filter's network as ONNX / TorchScript
     streamstyle evaluate-video ORIGINAL STYLISED  flicker: temporal warping error
     streamstyle optimize CONTENT STYLE -o OUT     Gatys et al. optimisation (slow quality reference)
+    streamstyle train STYLE --data DIR --name N   train a filter (perceptual loss, Johnson et al.)
     """
     for name in ("streamstyle", "libav"):
         logger = logging.getLogger(name)
@@ -351,3 +354,85 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
         except StreamStyleError as exc:
             _fail(exc)
     click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("style_image", metavar="STYLE_IMAGE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of content photos.",
+)
+@click.option("--name", required=True, help="Filter name (the folder written under --output).")
+@click.option(
+    "--arch", "architecture", type=click.Choice(sorted(ARCHITECTURES)), default="johnson_in", show_default=True
+)
+@click.option("--width", type=click.IntRange(min=4), help="johnson_in only: channels of the first layer (32).")
+@click.option("--crop", type=click.IntRange(min=32), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=40_000, show_default=True)
+@click.option(
+    "--style-size",
+    type=click.IntRange(min=32),
+    default=512,
+    show_default=True,
+    help="Long side of the style image, pixels (sets the stroke scale).",
+)
+@click.option("--content-weight", type=float, default=LossWeights.content, show_default=True)
+@click.option("--style-weight", type=float, default=LossWeights.style, show_default=True)
+@click.option("--tv-weight", type=float, default=LossWeights.tv, show_default=True)
+@click.option("--content-loss", type=click.Choice(CONTENT_LOSSES), default="mse", show_default=True)
+@click.option("--vgg", type=click.Path(dir_okay=False, path_type=Path), help="Loss network file.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--preview-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Folder for checkpoints, logs and previews.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("filters"),
+    show_default=True,
+    help="Where the filter folder is written.",
+)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --work.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--content-set", default="", help="Name of the content photo set, for the metadata.")
+@click.option("--title", default="", help="Painting title, for the metadata.")
+@click.option("--artist", default="unknown", help="Painter, for the metadata.")
+@click.option("--year", type=int, help="Year of the painting.")
+@click.option("--credit", default="", help="Credit line of the style image.")
+@click.option("--licence", default="unknown", help="Licence of the style image.")
+def train(width: int | None, resume: bool, **options: Any) -> None:
+    """Train a filter on STYLE_IMAGE with the photos under --data; writes --output/NAME."""
+    credit = StyleCredit(*(options.pop(key) for key in ("title", "artist", "year", "credit", "licence")))
+    loss_keys = ("content_weight", "style_weight", "tv_weight", "content_loss")
+    weights = LossWeights(*(options.pop(key) for key in loss_keys))
+    arch_options = {"width": width} if width else {}
+    try:
+        config = TrainConfig(weights=weights, credit=credit, arch_options=arch_options, **options)
+        trainer = Trainer(config, resume=resume)
+    except StreamStyleError as exc:
+        _fail(exc)
+    show = sys.stderr.isatty()
+    with tqdm(total=config.iterations, initial=trainer.step, unit="step", disable=not show) as progress:
+
+        def on_step(step: int, terms: dict[str, float]) -> None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{terms['total']:.4g}", style=f"{terms['style']:.3g}")
+
+        try:
+            folder = trainer.run(on_step)
+        except StreamStyleError as exc:
+            _fail(exc)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted at step {trainer.step}; checkpoint saved, continue with --resume", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+    click.echo(f"wrote {folder} ({trainer.step} steps, {trainer.seconds:.0f} s)", err=True)

@@ -99,3 +99,9 @@ class WeightsUnavailableError(StreamStyleError, LookupError):
     or the given file is not the official one (checksum)."""
 
     exit_code = 14
+
+
+class TrainingError(StreamStyleError, RuntimeError):
+    """Training cannot go on: the loss became NaN/inf, or a checkpoint does not fit the run."""
+
+    exit_code = 15

@@ -1,0 +1,292 @@
+"""Perceptual-loss training of a transformation network (Johnson et al.), producing a filter.
+
+A run keeps its working files in ``work`` (checkpoint, loss log and curve, preview grids) and
+writes the finished filter folder to ``output/NAME``. Checkpoints hold the model, the
+optimiser and the step; the data order is a function of the seed and the step, so a resumed
+run continues exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+import torch
+from PIL import Image, ImageDraw
+from safetensors.torch import save_file
+
+from streamstyle.errors import InvalidOptionError, TrainingError
+from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter, file_sha256
+from streamstyle.models import build_model, count_parameters
+from streamstyle.pipeline import resolve_device
+from streamstyle.train.data import ContentImages
+from streamstyle.train.gatys import read_image
+from streamstyle.train.losses import LossWeights, PerceptualLoss
+from streamstyle.train.vgg import load_loss_network
+
+CHECKPOINT = "checkpoint.pt"
+LOSS_LOG = "losses.csv"
+SAMPLE_PHOTO = Path(__file__).resolve().parents[2] / "samples" / "sample.jpg"
+
+
+@dataclass(frozen=True)
+class StyleCredit:
+    """Who made the style image, for the filter's metadata."""
+
+    title: str = ""
+    artist: str = "unknown"
+    year: int | None = None
+    credit: str = ""
+    licence: str = "unknown"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (recorded in the filter's recipe)."""
+
+    style_image: Path
+    data: Path
+    name: str
+    architecture: str = "johnson_in"
+    arch_options: dict[str, Any] = field(default_factory=dict)
+    crop: int = 256
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    iterations: int = 40_000
+    style_size: int = 512
+    weights: LossWeights = field(default_factory=LossWeights)
+    vgg: Path | None = None
+    seed: int = 0
+    checkpoint_every: int = 500
+    preview_every: int = 500
+    work: Path = Path("runs")
+    output: Path = Path("filters")
+    device: str = "auto"
+    content_set: str = ""
+    credit: StyleCredit = field(default_factory=StyleCredit)
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise InvalidOptionError(f"bad filter name {self.name!r}")
+        for key in ("crop", "batch_size", "iterations", "checkpoint_every", "preview_every"):
+            if getattr(self, key) < 1:
+                raise InvalidOptionError(f"{key.replace('_', '-')} must be at least 1")
+
+
+class Trainer:
+    """One training run; :meth:`run` trains (resuming from the work folder's checkpoint if asked).
+
+    Raises:
+        TrainingError: the loss became NaN/inf, or the checkpoint belongs to another run.
+    """
+
+    def __init__(self, config: TrainConfig, *, resume: bool = False) -> None:
+        self.config = config
+        self.work = config.work / config.name
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.data = ContentImages(config.data, config.crop, seed=config.seed)
+        self.model = build_model(config.architecture, **config.arch_options).to(self.device).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        network = load_loss_network(config.vgg).to(self.device)
+        style = read_image(config.style_image, config.style_size).to(self.device)
+        self.loss = PerceptualLoss(network, style, config.weights).to(self.device)
+        self.step = 0
+        self.seconds = 0.0
+        if resume:
+            self._load_checkpoint()
+        self.preview_content = torch.stack([self.data.item(i) for i in range(min(4, len(self.data)))])
+
+    def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
+        """Train up to ``iterations`` and write the filter folder; Ctrl-C saves a checkpoint first.
+
+        Returns:
+            The filter folder.
+        """
+        started = time.perf_counter() - self.seconds
+        try:
+            while self.step < self.config.iterations:
+                terms = self._train_step()
+                self.step += 1
+                self.seconds = time.perf_counter() - started
+                self._log(terms)
+                if on_step is not None:
+                    on_step(self.step, terms)
+                if self.step % self.config.checkpoint_every == 0:
+                    self._save_checkpoint()
+                if self.step % self.config.preview_every == 0:
+                    self._save_previews()
+        except KeyboardInterrupt:
+            self._save_checkpoint()
+            raise
+        self._save_checkpoint()
+        return self.write_filter(terms)
+
+    def _train_step(self) -> dict[str, float]:
+        content = self.data.batch(self.step, self.config.batch_size).to(self.device)
+        cuda = self.device.type == "cuda"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+            output = self.model(content)
+            terms = self.loss(output, content)
+        if not torch.isfinite(terms["total"]):
+            raise TrainingError(
+                f"the loss became {float(terms['total'].detach())} at step {self.step + 1}; the last checkpoint is in "
+                f"{self.work}; lower the learning rate or the style weight and resume"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        self.optimizer.step()
+        return {name: float(value.detach()) for name, value in terms.items()}
+
+    def _log(self, terms: dict[str, float]) -> None:
+        log = self.work / LOSS_LOG
+        new = not log.exists()
+        with open(log, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["step", "seconds", *terms])
+            writer.writerow([self.step, f"{self.seconds:.2f}", *(f"{v:.6g}" for v in terms.values())])
+
+    def _save_checkpoint(self) -> None:
+        state = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "config": _plain(dataclasses.asdict(self.config)),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        temporary = self.work / (CHECKPOINT + ".part")
+        torch.save(state, temporary)
+        os.replace(temporary, self.work / CHECKPOINT)
+
+    def _load_checkpoint(self) -> None:
+        path = self.work / CHECKPOINT
+        if not path.is_file():
+            raise TrainingError(f"nothing to resume: no {CHECKPOINT} in {self.work}")
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        mine = _plain(dataclasses.asdict(self.config))
+        fixed = ("architecture", "arch_options", "crop", "batch_size", "seed", "style_image", "data")
+        changed = [key for key in fixed if state["config"].get(key) != mine[key]]
+        if changed:
+            raise TrainingError(f"the checkpoint in {self.work} is of another run ({', '.join(changed)} differ)")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        _truncate_log(self.work / LOSS_LOG, self.step)
+
+    @torch.no_grad()
+    def stylise(self, images: torch.Tensor) -> torch.Tensor:
+        """Run the network in eval mode on RGB ``(N, 3, H, W)`` in [0, 255]; returns uint8."""
+        self.model.eval()
+        try:
+            return self.model(images.to(self.device)).clamp(0, 255).round().byte().cpu()
+        finally:
+            self.model.train()
+
+    def _save_previews(self) -> None:
+        rows = torch.cat([self.preview_content.byte(), self.stylise(self.preview_content)], dim=2)
+        grid = torch.cat(list(rows), dim=2).permute(1, 2, 0).numpy()
+        Image.fromarray(grid).save(self.work / f"preview_{self.step:06d}.jpg", quality=90)
+        _plot_losses(self.work / LOSS_LOG, self.work / "loss_curve.png")
+
+    def write_filter(self, final: dict[str, float]) -> Path:
+        """Write ``output/NAME``: weights, filter.toml, style thumbnail and preview."""
+        config = self.config
+        folder = config.output / config.name
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = folder / "weights.safetensors"
+        state = {key: value.detach().float().contiguous().cpu() for key, value in self.model.state_dict().items()}
+        save_file(state, str(weights))
+        with Image.open(config.style_image) as style:
+            thumbnail = style.convert("RGB")
+            thumbnail.thumbnail((256, 256))
+            thumbnail.save(folder / "style.jpg", quality=90)
+        preview_source = SAMPLE_PHOTO if SAMPLE_PHOTO.is_file() else self.data.files[0]
+        preview = self.stylise(read_image(preview_source, 640))[0].permute(1, 2, 0).numpy()
+        Image.fromarray(preview).save(folder / "preview.jpg", quality=90)
+        credit = config.credit
+        metadata = {
+            "schema": SCHEMA_VERSION,
+            "name": config.name,
+            "title": credit.title or config.name,
+            "description": f"Trained on {config.content_set or config.data.name} in the style of {credit.title}.",
+            "style": {
+                "artist": credit.artist, **({"year": credit.year} if credit.year else {}), "image": "style.jpg",
+                "credit": credit.credit or f"{config.style_image.name}", "licence": credit.licence,
+            },
+            "model": {
+                "architecture": config.architecture, "options": config.arch_options,
+                "weights": weights.name, "sha256": file_sha256(weights), "parameters": count_parameters(self.model),
+            },
+            "processing": {"recommended_size": max(2 * config.crop, 360)},
+            "recipe": {
+                "trainer": "streamstyle train", "content_set": config.content_set or str(config.data),
+                "loss_network": self.loss.network.name,
+                "content_layers": [self.loss.network.content_layer],
+                "style_layers": list(self.loss.network.style_layers),
+                "content_weight": config.weights.content, "style_weight": config.weights.style,
+                "tv_weight": config.weights.tv, "content_loss": config.weights.content_loss,
+                "style_size": config.style_size, "crop_size": config.crop, "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate, "iterations": self.step, "seed": config.seed,
+                "hardware": _hardware(self.device), "wall_time_s": round(self.seconds),
+                "final_losses": {key: round(value, 6) for key, value in final.items()},
+            },
+        }  # fmt: skip
+        (folder / METADATA_FILE).write_text(tomli_w.dumps(metadata), encoding="utf-8")
+        Filter.from_folder(folder).load_model()  # the folder must load as written
+        return folder
+
+
+def _plain(value: Any) -> Any:
+    """Paths to strings, recursively, so the config pickles as plain data (weights_only loads)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _truncate_log(log: Path, step: int) -> None:
+    """Drop loss-log rows past ``step`` (written after the checkpoint a run resumes from)."""
+    if not log.exists():
+        return
+    with open(log, newline="") as handle:
+        rows = list(csv.reader(handle))
+    kept = [rows[0], *(row for row in rows[1:] if int(row[0]) <= step)]
+    with open(log, "w", newline="") as handle:
+        csv.writer(handle).writerows(kept)
+
+
+def _plot_losses(log: Path, path: Path, size: tuple[int, int] = (640, 360)) -> None:
+    """A log-scale curve of the total loss over steps, drawn with Pillow."""
+    with open(log, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if len(rows) < 2:
+        return
+    steps = np.array([float(row["step"]) for row in rows])
+    totals = np.log10(np.maximum([float(row["total"]) for row in rows], 1e-12))
+    width, height = size
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    x = 40 + (steps - steps.min()) / max(np.ptp(steps), 1) * (width - 60)
+    y = height - 30 - (totals - totals.min()) / max(np.ptp(totals), 1e-9) * (height - 60)
+    draw.line(list(zip(x.tolist(), y.tolist(), strict=True)), fill=(200, 40, 40), width=2)
+    draw.text((40, 8), f"log10 total loss: {totals.max():.2f} .. {totals.min():.2f}", fill="black")
+    draw.text((40, height - 20), f"step {int(steps.min())} .. {int(steps.max())}", fill="black")
+    image.save(path)

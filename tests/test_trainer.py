@@ -1,0 +1,97 @@
+"""Training: losses fall, exact resume, the written filter works with --style, NaN stops clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from click.testing import CliRunner
+from conftest import moving_pattern
+from PIL import Image
+
+from streamstyle import stylize_file
+from streamstyle.cli import main
+from streamstyle.errors import TrainingError
+from streamstyle.filters import Filter
+from streamstyle.train.losses import LossWeights
+from streamstyle.train.trainer import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny photos, a style image and a random VGG16 file (the real file-loading path)."""
+    root = tmp_path_factory.mktemp("training")
+    photos = root / "photos"
+    photos.mkdir()
+    for index in range(6):
+        Image.fromarray(moving_pattern(index * 5, 48 + index, 40)).save(photos / f"{index}.png")
+    Image.fromarray(moving_pattern(50, 64, 64)[:, ::-1]).save(root / "style.png")
+    torch.manual_seed(0)
+    features = torchvision.models.vgg16(weights=None).features
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, root / "vgg16.pth")
+    return {"root": root, "photos": photos, "style": root / "style.png", "vgg": root / "vgg16.pth"}
+
+
+def config(setup: dict[str, Path], name: str, **changes: object) -> TrainConfig:
+    fields: dict[str, object] = {
+        "style_image": setup["style"], "data": setup["photos"], "name": name, "crop": 32, "batch_size": 2,
+        "iterations": 6, "style_size": 64, "vgg": setup["vgg"], "checkpoint_every": 3, "preview_every": 3,
+        "work": setup["root"] / "runs", "output": setup["root"] / "filters", "device": "cpu",
+        "arch_options": {"width": 8, "residual_blocks": 1}, "learning_rate": 1e-2,
+        "weights": LossWeights(content=1.0, style=1e6, tv=1e-6),
+    }  # fmt: skip
+    return TrainConfig(**(fields | changes))  # type: ignore[arg-type]
+
+
+def test_losses_fall_and_the_filter_is_complete(setup: dict[str, Path]) -> None:
+    trainer = Trainer(config(setup, "falls", iterations=30))
+    totals: list[float] = []
+    folder = trainer.run(lambda step, terms: totals.append(terms["total"]))
+    assert np.mean(totals[-5:]) < 0.7 * np.mean(totals[:5])
+    item = Filter.from_folder(folder)
+    assert item.recipe["iterations"] == 30 and item.recipe["trainer"] == "streamstyle train"
+    assert item.style_image is not None and item.preview is not None
+    work = setup["root"] / "runs" / "falls"
+    assert (work / "loss_curve.png").is_file() and (work / "preview_000030.jpg").is_file()
+    assert len((work / "losses.csv").read_text().splitlines()) == 31
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(setup: dict[str, Path]) -> None:
+    straight = Trainer(config(setup, "straight"))
+    straight.run()
+    first = Trainer(config(setup, "resumed", iterations=3))
+    first.run()
+    second = Trainer(config(setup, "resumed"), resume=True)
+    assert second.step == 3
+    second.run()
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+
+
+def test_resume_refuses_another_runs_checkpoint(setup: dict[str, Path]) -> None:
+    Trainer(config(setup, "other", iterations=3)).run()
+    with pytest.raises(TrainingError, match="another run"):
+        Trainer(config(setup, "other", crop=48), resume=True)
+
+
+def test_nan_loss_stops_with_a_message(setup: dict[str, Path]) -> None:
+    trainer = Trainer(config(setup, "nan", learning_rate=1e30, iterations=50))
+    with pytest.raises(TrainingError, match="the loss became"):
+        trainer.run()
+
+
+def test_cli_trains_a_filter_that_style_uses(setup: dict[str, Path], tmp_path: Path, clip: Path) -> None:
+    args = [
+        str(setup["style"]), "--data", str(setup["photos"]), "--name", "cli_made", "--width", "8",
+        "--crop", "32", "--batch-size", "2", "--iterations", "4", "--style-size", "64", "--vgg", str(setup["vgg"]),
+        "--work", str(tmp_path / "runs"), "--output", str(tmp_path / "filters"), "--device", "cpu",
+        "--title", "Test pattern", "--licence", "CC0-1.0",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, ["train", *args])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "styled.mp4"
+    stylize_file(clip, out, style=str(tmp_path / "filters" / "cli_made"), device="cpu")
+    assert out.is_file()
