@@ -28,6 +28,7 @@ from streamstyle.pipeline import RunSummary
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS
 from streamstyle.temporal import warping_error
+from streamstyle.train.evaluate import evaluate_filter
 from streamstyle.train.gatys import gatys_file
 from streamstyle.train.losses import CONTENT_LOSSES, LossWeights
 from streamstyle.train.optimize import OPTIMIZERS
@@ -124,6 +125,7 @@ def main() -> None:
     streamstyle evaluate-video ORIGINAL STYLISED  flicker: temporal warping error
     streamstyle optimize CONTENT STYLE -o OUT     Gatys et al. optimisation (slow quality reference)
     streamstyle train STYLE --data DIR --name N   train a filter (perceptual loss, Johnson et al.)
+    streamstyle evaluate NAME --images DIR        content and style loss of a filter, next to Gatys
     """
     for name in ("streamstyle", "libav"):
         logger = logging.getLogger(name)
@@ -436,3 +438,33 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
             click.echo(f"interrupted at step {trainer.step}; checkpoint saved, continue with --resume", err=True)
             sys.exit(EXIT_INTERRUPTED)
     click.echo(f"wrote {folder} ({trainer.step} steps, {trainer.seconds:.0f} s)", err=True)
+
+
+@main.command()
+@click.argument("style", type=StyleParam())
+@click.option("--images", type=click.Path(exists=True, file_okay=False), required=True, help="Content images.")
+@click.option("--style-image", type=click.Path(exists=True, dir_okay=False), help="Default: the filter's.")
+@click.option("--size", type=click.IntRange(min=32), default=512, show_default=True, help="Long side, pixels.")
+@click.option("--vgg", type=click.Path(dir_okay=False), help="Loss network file (default torchvision's VGG16).")
+@click.option(
+    "--gatys-images",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Also optimise this many of the images (Gatys et al.) as the reference.",
+)
+@click.option("--gatys-steps", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def evaluate(style: str, images: str, **options: Any) -> None:
+    """Mean content and style loss of filter STYLE on the images under --images, next to Gatys."""
+    with tqdm(unit="image", disable=not sys.stderr.isatty()) as progress:
+        try:
+            result = evaluate_filter(style, images, on_image=lambda _: progress.update(1), **options)
+        except StreamStyleError as exc:
+            _fail(exc)
+    rows = [("filter " + style, result.filter)] + ([("gatys", result.gatys)] if result.gatys else [])
+    click.echo(f"{'':<24} {'images':>6} {'content':>12} {'style':>12}")
+    for label, scores in rows:
+        click.echo(f"{label:<24} {scores.images:>6} {scores.content:>12.5g} {scores.style:>12.5g}")
+    if result.style_ratio is not None:
+        click.echo(f"style loss / Gatys style loss: {result.style_ratio:.2f}")

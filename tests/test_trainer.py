@@ -95,3 +95,15 @@ def test_cli_trains_a_filter_that_style_uses(setup: dict[str, Path], tmp_path: P
     out = tmp_path / "styled.mp4"
     stylize_file(clip, out, style=str(tmp_path / "filters" / "cli_made"), device="cpu")
     assert out.is_file()
+
+
+def test_evaluate_prints_filter_and_gatys_losses(setup: dict[str, Path]) -> None:
+    folder = Trainer(config(setup, "scored", iterations=3)).run()
+    args = ["evaluate", str(folder), "--images", str(setup["photos"]), "--size", "48", "--vgg", str(setup["vgg"])]
+    result = CliRunner().invoke(main, [*args, "--gatys-images", "1", "--gatys-steps", "2", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].split()[-3:-2] == ["6"] and lines[2].startswith("gatys")
+    filter_style, gatys_style = float(lines[1].split()[-1]), float(lines[2].split()[-1])
+    assert filter_style > 0 and gatys_style > 0
+    assert "style loss / Gatys style loss" in lines[-1]
