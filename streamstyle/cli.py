@@ -359,7 +359,10 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 
 
 @main.command()
-@click.argument("style_image", metavar="STYLE_IMAGE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "style_images", metavar="STYLE_IMAGE...", nargs=-1, required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)  # fmt: skip
 @click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -374,7 +377,26 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 @click.option("--crop", type=click.IntRange(min=32), default=256, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--iterations", type=click.IntRange(min=1), default=40_000, show_default=True)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    default=40_000,
+    show_default=True,
+    help="Training steps (per style bank for stylebank).",
+)
+@click.option(
+    "--autoencoder-iterations",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="stylebank step 1: steps of the shared autoencoder.",
+)
+@click.option(
+    "--add-style",
+    "base_filter",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="stylebank: add banks for the style images to this filter, leaving the rest untouched.",
+)
 @click.option(
     "--style-size",
     type=click.IntRange(min=32),
@@ -413,7 +435,11 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 @click.option("--credit", default="", help="Credit line of the style image.")
 @click.option("--licence", default="unknown", help="Licence of the style image.")
 def train(width: int | None, resume: bool, **options: Any) -> None:
-    """Train a filter on STYLE_IMAGE with the photos under --data; writes --output/NAME."""
+    """Train a filter on STYLE_IMAGE with the photos under --data; writes --output/NAME.
+
+    With --arch stylebank, give one or more style images: the shared autoencoder trains first,
+    then one bank per style with the shared parts frozen (--add-style extends a filter).
+    """
     credit = StyleCredit(*(options.pop(key) for key in ("title", "artist", "year", "credit", "licence")))
     loss_keys = ("content_weight", "style_weight", "tv_weight", "content_loss")
     weights = LossWeights(*(options.pop(key) for key in loss_keys))
@@ -424,11 +450,11 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
     except StreamStyleError as exc:
         _fail(exc)
     show = sys.stderr.isatty()
-    with tqdm(total=config.iterations, initial=trainer.step, unit="step", disable=not show) as progress:
+    with tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", disable=not show) as progress:
 
         def on_step(step: int, terms: dict[str, float]) -> None:
             progress.update(1)
-            progress.set_postfix(loss=f"{terms['total']:.4g}", style=f"{terms['style']:.3g}")
+            progress.set_postfix(phase=trainer.phase_at(step - 1).name, loss=f"{terms['total']:.4g}")
 
         try:
             folder = trainer.run(on_step)

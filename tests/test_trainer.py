@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from conftest import moving_pattern
 from PIL import Image
 
-from streamstyle import stylize_file
+from streamstyle import Stylize, stylize_file
 from streamstyle.cli import main
-from streamstyle.errors import TrainingError
+from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import Filter
 from streamstyle.train.losses import LossWeights
 from streamstyle.train.trainer import TrainConfig, Trainer
@@ -37,7 +37,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def config(setup: dict[str, Path], name: str, **changes: object) -> TrainConfig:
     fields: dict[str, object] = {
-        "style_image": setup["style"], "data": setup["photos"], "name": name, "crop": 32, "batch_size": 2,
+        "style_images": (setup["style"],), "data": setup["photos"], "name": name, "crop": 32, "batch_size": 2,
         "iterations": 6, "style_size": 64, "vgg": setup["vgg"], "checkpoint_every": 3, "preview_every": 3,
         "work": setup["root"] / "runs", "output": setup["root"] / "filters", "device": "cpu",
         "arch_options": {"width": 8, "residual_blocks": 1}, "learning_rate": 1e-2,
@@ -107,3 +107,38 @@ def test_evaluate_prints_filter_and_gatys_losses(setup: dict[str, Path]) -> None
     filter_style, gatys_style = float(lines[1].split()[-1]), float(lines[2].split()[-1])
     assert filter_style > 0 and gatys_style > 0
     assert "style loss / Gatys style loss" in lines[-1]
+
+
+def test_stylebank_two_steps_and_add_style_keeps_other_banks(setup: dict[str, Path]) -> None:
+    second = setup["root"] / "second.png"
+    Image.fromarray(moving_pattern(20, 64, 64).transpose(1, 0, 2).copy()).save(second)
+    bank = config(setup, "bank", architecture="stylebank", arch_options={}, autoencoder_iterations=4, iterations=3)
+    trainer = Trainer(bank)
+    assert [(p.name, p.steps) for p in trainer.phases] == [("autoencoder", 4), ("bank style", 3)]
+    shared_after_step_1: dict[str, torch.Tensor] = {}
+
+    def watch(step: int, terms: dict[str, float]) -> None:
+        if step == 4:
+            shared_after_step_1.update({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    folder = trainer.run(watch)
+    final = trainer.model.state_dict()
+    assert all(torch.equal(v, final[k]) for k, v in shared_after_step_1.items() if not k.startswith("banks."))
+    assert Filter.from_folder(folder).options == {"styles": ["style"]}
+
+    extended = Trainer(config(setup, "bank2", architecture="stylebank", arch_options={}, iterations=3,
+                              style_images=(second,), base_filter=folder))  # fmt: skip
+    assert [p.name for p in extended.phases] == ["bank second"]
+    grown = Filter.from_folder(extended.run()).load_model().state_dict()
+    assert all(torch.equal(value, grown[key]) for key, value in final.items()), "old banks and shared parts unchanged"
+    assert any(key.startswith("banks.second.") for key in grown)
+    frames = torch.rand(1, 3, 32, 32) * 255
+    chosen = Stylize(str(folder.parent / "bank2"), bank="second").model(frames)
+    torch.testing.assert_close(chosen, Filter.from_folder(folder.parent / "bank2").load_model()(frames, "second"))
+    with pytest.raises(InvalidOptionError, match="no bank 'third'"):
+        Stylize(str(folder.parent / "bank2"), bank="third")
+
+
+def test_several_styles_need_stylebank(setup: dict[str, Path]) -> None:
+    with pytest.raises(InvalidOptionError, match="stylebank"):
+        config(setup, "many", style_images=(setup["style"], setup["style"]))

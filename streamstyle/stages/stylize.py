@@ -9,6 +9,7 @@ from streamstyle.errors import InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch
 from streamstyle.masks import composite
+from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
 from streamstyle.stages.base import Param, Stage, parse_bool, parse_range
 
 REGIONS = ("all", "foreground", "background")
@@ -50,6 +51,7 @@ class Stylize(Stage):
             gives larger strokes).
         region: ``all``, or only ``foreground`` (inside the batch's masks) or ``background``;
             the rest keeps the incoming pixels. Needs an earlier ``segment`` or ``mask`` stage.
+        bank: for a StyleBank filter, which of its styles (default the first).
     """
 
     name = "stylize"
@@ -59,6 +61,7 @@ class Stylize(Stage):
         Param("preserve_color", parse_bool, False, "keep the input's colours"),
         Param("scale", parse_range(0.0, 4.0, low_open=True), 1.0, "processing scale, output size unchanged"),
         Param("region", parse_region, "all", "all, foreground (inside the mask) or background"),
+        Param("bank", str, "", "a StyleBank filter's style (default its first)"),
     )
 
     def __init__(
@@ -69,6 +72,7 @@ class Stylize(Stage):
         preserve_color: bool = False,
         scale: float = 1.0,
         region: str = "all",
+        bank: str = "",
     ) -> None:
         self.filter = style if isinstance(style, Filter) else find_filter(style)
         self.style = self.filter.name if isinstance(style, Filter) else str(style)
@@ -76,7 +80,15 @@ class Stylize(Stage):
         self.preserve_color = self.check_option("preserve_color", preserve_color)
         self.scale = self.check_option("scale", scale)
         self.region = self.check_option("region", region)
+        self.bank = bank
         self.model = self.filter.load_model()
+        if isinstance(self.model, StyleBankNet):
+            if bank and bank not in self.model.styles:
+                banks = ", ".join(self.model.styles)
+                raise InvalidOptionError(f"stylize: no bank {bank!r} in {self.filter.name!r}; banks: {banks}")
+            self.model = SingleStyleNet(self.model, bank or self.model.styles[0])
+        elif bank:
+            raise InvalidOptionError(f"stylize: filter {self.filter.name!r} is not a StyleBank; it has no banks")
         self._dtype = torch.float32
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Stylize:

@@ -23,10 +23,12 @@ import tomli_w
 import torch
 from PIL import Image, ImageDraw
 from safetensors.torch import save_file
+from torch import nn
+from torch.nn import functional as F
 
 from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter, file_sha256
-from streamstyle.models import build_model, count_parameters
+from streamstyle.models import StyleBankNet, build_model, count_parameters
 from streamstyle.pipeline import resolve_device
 from streamstyle.train.data import ContentImages
 from streamstyle.train.gatys import read_image
@@ -53,7 +55,7 @@ class StyleCredit:
 class TrainConfig:
     """Everything that defines a training run (recorded in the filter's recipe)."""
 
-    style_image: Path
+    style_images: tuple[Path, ...]
     data: Path
     name: str
     architecture: str = "johnson_in"
@@ -73,10 +75,16 @@ class TrainConfig:
     device: str = "auto"
     content_set: str = ""
     credit: StyleCredit = field(default_factory=StyleCredit)
+    autoencoder_iterations: int = 2000
+    base_filter: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise InvalidOptionError(f"bad filter name {self.name!r}")
+        if not self.style_images:
+            raise InvalidOptionError("give a style image")
+        if self.architecture != "stylebank" and (len(self.style_images) > 1 or self.base_filter is not None):
+            raise InvalidOptionError("several style images, or adding a style, need --arch stylebank")
         for key in ("crop", "batch_size", "iterations", "checkpoint_every", "preview_every"):
             if getattr(self, key) < 1:
                 raise InvalidOptionError(f"{key.replace('_', '-')} must be at least 1")
@@ -96,16 +104,56 @@ class Trainer:
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.data = ContentImages(config.data, config.crop, seed=config.seed)
-        self.model = build_model(config.architecture, **config.arch_options).to(self.device).train()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.model = self._build_model().to(self.device).train()
         network = load_loss_network(config.vgg).to(self.device)
-        style = read_image(config.style_image, config.style_size).to(self.device)
-        self.loss = PerceptualLoss(network, style, config.weights).to(self.device)
+        self.losses = [
+            PerceptualLoss(network, read_image(path, config.style_size).to(self.device), config.weights).to(self.device)
+            for path in config.style_images
+        ]
+        self.phases = self._phases()
+        self.total_steps = sum(phase.steps for phase in self.phases)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._phase: Phase | None = None
         self.step = 0
         self.seconds = 0.0
         if resume:
             self._load_checkpoint()
         self.preview_content = torch.stack([self.data.item(i) for i in range(min(4, len(self.data)))])
+
+    def _build_model(self) -> nn.Module:
+        config = self.config
+        if config.base_filter is None:
+            options = config.arch_options | ({"styles": bank_names(config.style_images)} if self._bank else {})
+            return build_model(config.architecture, **options)
+        model = Filter.from_folder(config.base_filter).load_model().requires_grad_(True)
+        if not isinstance(model, StyleBankNet):
+            raise InvalidOptionError(f"{config.base_filter} is not a stylebank filter; only those take new styles")
+        for name in bank_names(config.style_images):
+            model.add_bank(name)
+        return model
+
+    @property
+    def _bank(self) -> bool:
+        return self.config.architecture == "stylebank"
+
+    def _phases(self) -> list[Phase]:
+        """What is trained, in order: the whole network; or a StyleBank's autoencoder, then each new bank."""
+        config, model = self.config, self.model
+        if not isinstance(model, StyleBankNet):
+            loss = self.losses[0]
+            return [Phase("style", config.iterations, list(model.parameters()), lambda x: loss(model(x), x))]
+        phases = []
+        if config.base_filter is None:  # seed 002 step 1: the shared encoder/decoder as an autoencoder
+            shared = [*model.encoder.parameters(), *model.decoder.parameters()]
+
+            def reconstruct(x: torch.Tensor) -> dict[str, torch.Tensor]:
+                return {"total": F.mse_loss(model(x, autoencoder=True), x)}
+
+            phases.append(Phase("autoencoder", config.autoencoder_iterations, shared, reconstruct))
+        for name, loss in zip(bank_names(config.style_images), self.losses, strict=True):  # step 2: banks
+            bank = list(model.banks[name].parameters())
+            phases.append(Phase(f"bank {name}", config.iterations, bank, _bank_loss(model, name, loss)))
+        return phases
 
     def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
         """Train up to ``iterations`` and write the filter folder; Ctrl-C saves a checkpoint first.
@@ -115,7 +163,7 @@ class Trainer:
         """
         started = time.perf_counter() - self.seconds
         try:
-            while self.step < self.config.iterations:
+            while self.step < self.total_steps:
                 terms = self._train_step()
                 self.step += 1
                 self.seconds = time.perf_counter() - started
@@ -132,20 +180,35 @@ class Trainer:
         self._save_checkpoint()
         return self.write_filter(terms)
 
+    def phase_at(self, step: int) -> Phase:
+        """The phase that training step ``step`` (0-based) belongs to."""
+        for phase in self.phases:
+            if step < phase.steps:
+                return phase
+            step -= phase.steps
+        return self.phases[-1]
+
+    def _optimizer_for(self, phase: Phase) -> torch.optim.Optimizer:
+        """A fresh Adam per phase: only that phase's parameters move."""
+        if phase is not self._phase or self.optimizer is None:
+            self._phase = phase
+            self.optimizer = torch.optim.Adam(phase.parameters, lr=self.config.learning_rate)
+        return self.optimizer
+
     def _train_step(self) -> dict[str, float]:
         content = self.data.batch(self.step, self.config.batch_size).to(self.device)
+        optimizer = self._optimizer_for(self.phase_at(self.step))
         cuda = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
-            output = self.model(content)
-            terms = self.loss(output, content)
+            terms = self.phase_at(self.step).loss(content)
         if not torch.isfinite(terms["total"]):
             raise TrainingError(
                 f"the loss became {float(terms['total'].detach())} at step {self.step + 1}; the last checkpoint is in "
                 f"{self.work}; lower the learning rate or the style weight and resume"
             )
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
-        self.optimizer.step()
+        optimizer.step()
         return {name: float(value.detach()) for name, value in terms.items()}
 
     def _log(self, terms: dict[str, float]) -> None:
@@ -154,8 +217,9 @@ class Trainer:
         with open(log, "a", newline="") as handle:
             writer = csv.writer(handle)
             if new:
-                writer.writerow(["step", "seconds", *terms])
-            writer.writerow([self.step, f"{self.seconds:.2f}", *(f"{v:.6g}" for v in terms.values())])
+                writer.writerow(["step", "seconds", "phase", "total", "content", "style", "tv"])
+            values = [f"{terms[key]:.6g}" if key in terms else "" for key in ("total", "content", "style", "tv")]
+            writer.writerow([self.step, f"{self.seconds:.2f}", self.phase_at(self.step - 1).name, *values])
 
     def _save_checkpoint(self) -> None:
         state = {
@@ -163,7 +227,8 @@ class Trainer:
             "seconds": self.seconds,
             "config": _plain(dataclasses.asdict(self.config)),
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+            "phase": self._phase.name if self._phase is not None else "",
         }
         temporary = self.work / (CHECKPOINT + ".part")
         torch.save(state, temporary)
@@ -175,21 +240,32 @@ class Trainer:
             raise TrainingError(f"nothing to resume: no {CHECKPOINT} in {self.work}")
         state = torch.load(path, map_location=self.device, weights_only=True)
         mine = _plain(dataclasses.asdict(self.config))
-        fixed = ("architecture", "arch_options", "crop", "batch_size", "seed", "style_image", "data")
+        fixed = ("architecture", "arch_options", "crop", "batch_size", "seed", "style_images", "data", "base_filter")
         changed = [key for key in fixed if state["config"].get(key) != mine[key]]
         if changed:
             raise TrainingError(f"the checkpoint in {self.work} is of another run ({', '.join(changed)} differ)")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.seconds = int(state["step"]), float(state["seconds"])
+        phase = self.phase_at(self.step - 1) if self.step else self.phases[0]
+        if state["phase"] == phase.name and self.step < self.total_steps:  # mid-phase: Adam's moments too
+            self._optimizer_for(phase).load_state_dict(state["optimizer"])
         _truncate_log(self.work / LOSS_LOG, self.step)
 
     @torch.no_grad()
     def stylise(self, images: torch.Tensor) -> torch.Tensor:
-        """Run the network in eval mode on RGB ``(N, 3, H, W)`` in [0, 255]; returns uint8."""
+        """Run the network in eval mode on RGB ``(N, 3, H, W)`` in [0, 255]; returns uint8.
+
+        A StyleBank shows its newest bank.
+        """
         self.model.eval()
         try:
-            return self.model(images.to(self.device)).clamp(0, 255).round().byte().cpu()
+            frames = images.to(self.device)
+            out = (
+                self.model(frames, self.model.styles[-1])
+                if isinstance(self.model, StyleBankNet)
+                else self.model(frames)
+            )
+            return out.clamp(0, 255).round().byte().cpu()
         finally:
             self.model.train()
 
@@ -207,7 +283,7 @@ class Trainer:
         weights = folder / "weights.safetensors"
         state = {key: value.detach().float().contiguous().cpu() for key, value in self.model.state_dict().items()}
         save_file(state, str(weights))
-        with Image.open(config.style_image) as style:
+        with Image.open(config.style_images[-1]) as style:
             thumbnail = style.convert("RGB")
             thumbnail.thumbnail((256, 256))
             thumbnail.save(folder / "style.jpg", quality=90)
@@ -222,22 +298,24 @@ class Trainer:
             "description": f"Trained on {config.content_set or config.data.name} in the style of {credit.title}.",
             "style": {
                 "artist": credit.artist, **({"year": credit.year} if credit.year else {}), "image": "style.jpg",
-                "credit": credit.credit or f"{config.style_image.name}", "licence": credit.licence,
+                "credit": credit.credit or ", ".join(p.name for p in config.style_images), "licence": credit.licence,
             },
             "model": {
-                "architecture": config.architecture, "options": config.arch_options,
+                "architecture": config.architecture,
+                "options": config.arch_options | ({"styles": self.model.styles} if self._bank else {}),
                 "weights": weights.name, "sha256": file_sha256(weights), "parameters": count_parameters(self.model),
             },
             "processing": {"recommended_size": max(2 * config.crop, 360)},
             "recipe": {
                 "trainer": "streamstyle train", "content_set": config.content_set or str(config.data),
-                "loss_network": self.loss.network.name,
-                "content_layers": [self.loss.network.content_layer],
-                "style_layers": list(self.loss.network.style_layers),
+                "loss_network": self.losses[0].network.name,
+                "content_layers": [self.losses[0].network.content_layer],
+                "style_layers": list(self.losses[0].network.style_layers),
                 "content_weight": config.weights.content, "style_weight": config.weights.style,
                 "tv_weight": config.weights.tv, "content_loss": config.weights.content_loss,
                 "style_size": config.style_size, "crop_size": config.crop, "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate, "iterations": self.step, "seed": config.seed,
+                "phases": {phase.name: phase.steps for phase in self.phases},
                 "hardware": _hardware(self.device), "wall_time_s": round(self.seconds),
                 "final_losses": {key: round(value, 6) for key, value in final.items()},
             },
@@ -245,6 +323,25 @@ class Trainer:
         (folder / METADATA_FILE).write_text(tomli_w.dumps(metadata), encoding="utf-8")
         Filter.from_folder(folder).load_model()  # the folder must load as written
         return folder
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training: ``steps`` steps moving ``parameters`` to lower ``loss(content)``."""
+
+    name: str
+    steps: int
+    parameters: list[nn.Parameter]
+    loss: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
+def bank_names(style_images: tuple[Path, ...]) -> list[str]:
+    """StyleBank bank names from style image file names (``starry_night.jpg`` -> ``starry_night``)."""
+    return [path.stem.replace(".", "_") for path in style_images]
+
+
+def _bank_loss(model: StyleBankNet, name: str, loss: PerceptualLoss) -> Callable[[torch.Tensor], dict]:
+    return lambda content: loss(model(content, name), content)
 
 
 def _plain(value: Any) -> Any:
