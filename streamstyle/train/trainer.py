@@ -23,8 +23,10 @@ import tomli_w
 import torch
 from PIL import Image, ImageDraw
 from safetensors.torch import save_file
+from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter, file_sha256
@@ -101,7 +103,7 @@ class Trainer:
         self.config = config
         self.work = config.work / config.name
         self.work.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(config.device)
+        self.rank, self.world, self.device = _distributed(resolve_device(config.device))
         torch.manual_seed(config.seed)
         self.data = ContentImages(config.data, config.crop, seed=config.seed)
         self.model = self._build_model().to(self.device).train()
@@ -114,6 +116,7 @@ class Trainer:
         self.total_steps = sum(phase.steps for phase in self.phases)
         self.optimizer: torch.optim.Optimizer | None = None
         self._phase: Phase | None = None
+        self._forward: Callable[..., torch.Tensor] = self.model
         self.step = 0
         self.seconds = 0.0
         if resume:
@@ -141,18 +144,18 @@ class Trainer:
         config, model = self.config, self.model
         if not isinstance(model, StyleBankNet):
             loss = self.losses[0]
-            return [Phase("style", config.iterations, list(model.parameters()), lambda x: loss(model(x), x))]
+            return [Phase("style", config.iterations, list(model.parameters()), lambda net, x: loss(net(x), x))]
         phases = []
         if config.base_filter is None:  # seed 002 step 1: the shared encoder/decoder as an autoencoder
             shared = [*model.encoder.parameters(), *model.decoder.parameters()]
 
-            def reconstruct(x: torch.Tensor) -> dict[str, torch.Tensor]:
-                return {"total": F.mse_loss(model(x, autoencoder=True), x)}
+            def reconstruct(net: Callable[..., torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+                return {"total": F.mse_loss(net(x, autoencoder=True), x)}
 
             phases.append(Phase("autoencoder", config.autoencoder_iterations, shared, reconstruct))
         for name, loss in zip(bank_names(config.style_images), self.losses, strict=True):  # step 2: banks
             bank = list(model.banks[name].parameters())
-            phases.append(Phase(f"bank {name}", config.iterations, bank, _bank_loss(model, name, loss)))
+            phases.append(Phase(f"bank {name}", config.iterations, bank, _bank_loss(name, loss)))
         return phases
 
     def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
@@ -162,23 +165,31 @@ class Trainer:
             The filter folder.
         """
         started = time.perf_counter() - self.seconds
+        lead = self.rank == 0  # under torchrun only rank 0 writes files
         try:
             while self.step < self.total_steps:
                 terms = self._train_step()
                 self.step += 1
                 self.seconds = time.perf_counter() - started
-                self._log(terms)
+                if lead:
+                    self._log(terms)
                 if on_step is not None:
                     on_step(self.step, terms)
-                if self.step % self.config.checkpoint_every == 0:
+                if lead and self.step % self.config.checkpoint_every == 0:
                     self._save_checkpoint()
-                if self.step % self.config.preview_every == 0:
+                if lead and self.step % self.config.preview_every == 0:
                     self._save_previews()
         except KeyboardInterrupt:
-            self._save_checkpoint()
+            if lead:
+                self._save_checkpoint()
             raise
-        self._save_checkpoint()
-        return self.write_filter(terms)
+        folder = self.config.output / self.config.name
+        if lead:
+            self._save_checkpoint()
+            folder = self.write_filter(terms)
+        if self.world > 1:
+            dist.barrier()
+        return folder
 
     def phase_at(self, step: int) -> Phase:
         """The phase that training step ``step`` (0-based) belongs to."""
@@ -189,18 +200,24 @@ class Trainer:
         return self.phases[-1]
 
     def _optimizer_for(self, phase: Phase) -> torch.optim.Optimizer:
-        """A fresh Adam per phase: only that phase's parameters move."""
+        """A fresh Adam per phase: only that phase's parameters get gradients and move."""
         if phase is not self._phase or self.optimizer is None:
             self._phase = phase
+            self.model.requires_grad_(False)
+            for parameter in phase.parameters:
+                parameter.requires_grad_(True)
             self.optimizer = torch.optim.Adam(phase.parameters, lr=self.config.learning_rate)
+            if self.world > 1:  # gradients averaged over the ranks
+                self._forward = DistributedDataParallel(self.model)
         return self.optimizer
 
     def _train_step(self) -> dict[str, float]:
-        content = self.data.batch(self.step, self.config.batch_size).to(self.device)
+        # rank r of w takes the batches r, r + w, r + 2w, ... of the one data sequence
+        content = self.data.batch(self.step * self.world + self.rank, self.config.batch_size).to(self.device)
         optimizer = self._optimizer_for(self.phase_at(self.step))
         cuda = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
-            terms = self.phase_at(self.step).loss(content)
+            terms = self.phase_at(self.step).loss(self._forward, content)
         if not torch.isfinite(terms["total"]):
             raise TrainingError(
                 f"the loss became {float(terms['total'].detach())} at step {self.step + 1}; the last checkpoint is in "
@@ -327,12 +344,12 @@ class Trainer:
 
 @dataclass(frozen=True)
 class Phase:
-    """A stretch of training: ``steps`` steps moving ``parameters`` to lower ``loss(content)``."""
+    """A stretch of training: ``steps`` steps moving ``parameters`` to lower ``loss(network, content)``."""
 
     name: str
     steps: int
     parameters: list[nn.Parameter]
-    loss: Callable[[torch.Tensor], dict[str, torch.Tensor]]
+    loss: Callable[[Callable[..., torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
 
 
 def bank_names(style_images: tuple[Path, ...]) -> list[str]:
@@ -340,8 +357,21 @@ def bank_names(style_images: tuple[Path, ...]) -> list[str]:
     return [path.stem.replace(".", "_") for path in style_images]
 
 
-def _bank_loss(model: StyleBankNet, name: str, loss: PerceptualLoss) -> Callable[[torch.Tensor], dict]:
-    return lambda content: loss(model(content, name), content)
+def _bank_loss(name: str, loss: PerceptualLoss) -> Callable[[Callable[..., torch.Tensor], torch.Tensor], dict]:
+    return lambda network, content: loss(network(content, name), content)
+
+
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """Rank, world size and device; under torchrun, joins the process group (NCCL on CUDA, else gloo)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return dist.get_rank(), world, device
 
 
 def _plain(value: Any) -> Any:
