@@ -39,19 +39,28 @@ def content_distance(prediction: torch.Tensor, target: torch.Tensor, kind: Conte
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
-    """Sum of squared differences between neighbouring pixels, averaged over the batch."""
+    """Mean squared difference between horizontal neighbours plus that between vertical ones.
+
+    A mean, so the weight does not depend on the crop size.
+    """
     dx = images[..., :, 1:] - images[..., :, :-1]
     dy = images[..., 1:, :] - images[..., :-1, :]
-    return (dx.float().pow(2).sum() + dy.float().pow(2).sum()) / images.shape[0]
+    return dx.float().pow(2).mean() + dy.float().pow(2).mean()
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the three terms. Defaults are tuned for the normalised VGG-19 in [0, 255]."""
+    """Weights of the three terms.
+
+    Defaults are those tuned for the normalised VGG-19 of ../shared/data (pixels in [0, 255],
+    Gram matrices normalised by C*H*W, relu1_2/2_2/3_4/4_4) while training the bundled
+    ``starry`` filter. torchvision's VGG16 is not normalised (larger activations): give it
+    its own weights.
+    """
 
     content: float = 1.0
-    style: float = 1e4
-    tv: float = 2e-6
+    style: float = 2e4
+    tv: float = 2e-3
     content_loss: ContentLoss = "mse"
 
 
