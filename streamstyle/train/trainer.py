@@ -106,7 +106,8 @@ class Trainer:
         self.rank, self.world, self.device = _distributed(resolve_device(config.device))
         torch.manual_seed(config.seed)
         self.data = ContentImages(config.data, config.crop, seed=config.seed)
-        self.model = self._build_model().to(self.device).train()
+        memory = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        self.model = self._build_model().to(self.device, memory_format=memory).train()
         network = load_loss_network(config.vgg).to(self.device)
         self.losses = [
             PerceptualLoss(network, read_image(path, config.style_size).to(self.device), config.weights).to(self.device)
@@ -214,6 +215,8 @@ class Trainer:
     def _train_step(self) -> dict[str, float]:
         # rank r of w takes the batches r, r + w, r + 2w, ... of the one data sequence
         content = self.data.batch(self.step * self.world + self.rank, self.config.batch_size).to(self.device)
+        if self.device.type == "cuda":  # with bf16 autocast below: tensor-core friendly
+            content = content.contiguous(memory_format=torch.channels_last)
         optimizer = self._optimizer_for(self.phase_at(self.step))
         cuda = self.device.type == "cuda"
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
