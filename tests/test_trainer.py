@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +180,25 @@ def test_torchrun_with_two_gloo_processes_equals_one_process_with_the_whole_batc
     # compared by output: conv biases before InstanceNorm get float-noise gradients that Adam blows up to
     # lr-sized steps, differently in each run, but they do not change the output
     assert (ddp - one).abs().mean() < 0.2 * (rank0_only - one).abs().mean()
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resume_continues(setup: dict[str, Path], tmp_path: Path) -> None:
+    args = [
+        sys.executable, "-m", "streamstyle", "train", str(setup["style"]), "--data", str(setup["photos"]),
+        "--name", "stopped", "--width", "8", "--crop", "32", "--batch-size", "2", "--iterations", "100000",
+        "--checkpoint-every", "100000", "--style-size", "64", "--vgg", str(setup["vgg"]), "--device", "cpu",
+        "--work", str(tmp_path / "runs"), "--output", str(tmp_path / "filters"),
+    ]  # fmt: skip
+    log = tmp_path / "runs" / "stopped" / "losses.csv"
+    process = subprocess.Popen(args, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "continue with --resume" in stderr, stderr[-1500:]
+    trainer = Trainer(
+        config(setup, "stopped", iterations=100000, work=tmp_path / "runs", arch_options={"width": 8}), resume=True
+    )
+    assert trainer.step >= 2
+    assert len(log.read_text().splitlines()) == trainer.step + 1, "the log ends where the checkpoint does"
