@@ -43,7 +43,7 @@ def test_parameter_counts(name: str) -> None:
 
 def test_johnson_layers_match_seed_table() -> None:
     model = build_model("johnson")
-    rows = [model.conv1, model.conv2, model.conv3, *model.residuals, model.deconv1, model.deconv2, model.deconv3]
+    rows = [model.conv1, model.conv2, model.conv3, *model.middle, model.deconv1, model.deconv2, model.deconv3]
     assert [count_conv_parameters(layer) for layer in rows] == [
         7_808, 18_496, 73_856, 295_168, 295_168, 295_168, 295_168, 295_168, 73_792, 18_464, 7_779,
     ]  # fmt: skip
@@ -51,7 +51,7 @@ def test_johnson_layers_match_seed_table() -> None:
 
 def test_fusion_module_matches_seed_table() -> None:
     assert count_conv_parameters(FusionModule(128)) == 86_272
-    assert [count_conv_parameters(m) for m in build_model("fusion").fusions] == [86_272] * 5
+    assert [count_conv_parameters(m) for m in build_model("fusion").middle] == [86_272] * 5
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

@@ -86,9 +86,7 @@ class Johnson(nn.Module):
         self.bn2 = nn.BatchNorm2d(64)
         self.conv3 = ConvLayer(64, 128, 3, stride=2, padding="zeros")
         self.bn3 = nn.BatchNorm2d(128)
-        self.residuals = nn.Sequential(
-            *(ResidualBlock(128, norm="batch", padding="zeros") for _ in range(residual_blocks))
-        )
+        self.middle = self.build_middle(residual_blocks)
         self.deconv1 = TransposedConvLayer(128, 64)
         self.bn4 = nn.BatchNorm2d(64)
         self.deconv2 = TransposedConvLayer(64, 32)
@@ -101,8 +99,13 @@ class Johnson(nn.Module):
         y = F.relu(self.bn1(self.conv1(y)))
         y = F.relu(self.bn2(self.conv2(y)))
         y = F.relu(self.bn3(self.conv3(y)))
-        y = self.residuals(y)
+        y = self.middle(y)
         y = F.relu(self.bn4(self.deconv1(y)))
         y = F.relu(self.bn5(self.deconv2(y)))
         y = 150.0 * torch.tanh(self.deconv3(y)) + 127.5
         return y[..., :height, :width]
+
+    @staticmethod
+    def build_middle(blocks: int) -> nn.Module:
+        """The 128-channel body between the down and up convolutions: residual blocks."""
+        return nn.Sequential(*(ResidualBlock(128, norm="batch", padding="zeros") for _ in range(blocks)))
