@@ -3,6 +3,8 @@ batch / memory-format / precision invariance, and the StyleBank's banks."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -133,3 +135,14 @@ def test_stylebank_single_style_network_is_the_bank_and_scripts() -> None:
     with torch.inference_mode():
         torch.testing.assert_close(single(frames), model(frames, "b"))
         torch.testing.assert_close(torch.jit.script(single)(frames), model(frames, "b"))
+
+
+@pytest.mark.parametrize("name", sorted(set(ARCHITECTURES) - {"stylebank"}))
+def test_every_network_scripts_for_export(name: str) -> None:
+    model = build_model(name).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still the format users ask for
+        scripted = torch.jit.script(model)
+    frames = torch.rand(1, 3, 37, 53) * 255
+    with torch.inference_mode():
+        torch.testing.assert_close(scripted(frames), model(frames))
