@@ -408,6 +408,13 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 @click.option("--style-weight", type=float, default=LossWeights.style, show_default=True)
 @click.option("--tv-weight", type=float, default=LossWeights.tv, show_default=True)
 @click.option("--content-loss", type=click.Choice(CONTENT_LOSSES), default="mse", show_default=True)
+@click.option(
+    "--temporal-weight",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Penalise output changes under small input shifts and noise (less flicker); try 1-10.",
+)
 @click.option("--vgg", type=click.Path(dir_okay=False, path_type=Path), help="Loss network file.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)

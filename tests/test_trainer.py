@@ -202,3 +202,25 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues(setup: dict[str, Path],
     )
     assert trainer.step >= 2
     assert len(log.read_text().splitlines()) == trainer.step + 1, "the log ends where the checkpoint does"
+
+
+def test_temporal_weight_makes_the_network_steadier_under_small_shifts(setup: dict[str, Path]) -> None:
+    def steadiness(trainer: Trainer) -> tuple[float, float]:
+        """(output change under a 2x3 px shift plus noise, relative to the output's spread; the spread)."""
+        frames = torch.stack([trainer.data.item(1000 + i) for i in range(4)])
+        noise = torch.randn(frames[..., 2:, 3:].shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            trainer.model.eval()
+            a, b = trainer.model(frames)[..., 2:, 3:], trainer.model((frames[..., 2:, 3:] + noise).clamp(0, 255))
+        spread = float(a.std())
+        return float((a - b)[..., 4:-4, 4:-4].abs().mean()) / spread, spread
+
+    results = {}
+    for weight in (0.0, 5.0):
+        trainer = Trainer(config(setup, f"temporal{weight:g}", iterations=30, temporal_weight=weight))
+        last: dict[str, float] = {}
+        trainer.run(lambda step, t, last=last: last.update(t))
+        assert ("temporal" in last) == (weight > 0)
+        results[weight] = steadiness(trainer)
+    assert results[5.0][0] < 0.5 * results[0.0][0]
+    assert results[5.0][1] > 0.25 * results[0.0][1], "steadier, not flattened"

@@ -39,6 +39,7 @@ from streamstyle.train.vgg import load_loss_network
 
 CHECKPOINT = "checkpoint.pt"
 LOSS_LOG = "losses.csv"
+LOGGED_TERMS = ("total", "content", "style", "tv", "temporal")
 SAMPLE_PHOTO = Path(__file__).resolve().parents[2] / "samples" / "sample.jpg"
 
 
@@ -79,6 +80,7 @@ class TrainConfig:
     credit: StyleCredit = field(default_factory=StyleCredit)
     autoencoder_iterations: int = 2000
     base_filter: Path | None = None
+    temporal_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -144,8 +146,7 @@ class Trainer:
         """What is trained, in order: the whole network; or a StyleBank's autoencoder, then each new bank."""
         config, model = self.config, self.model
         if not isinstance(model, StyleBankNet):
-            loss = self.losses[0]
-            return [Phase("style", config.iterations, list(model.parameters()), lambda net, x: loss(net(x), x))]
+            return [Phase("style", config.iterations, list(model.parameters()), self._style_loss)]
         phases = []
         if config.base_filter is None:  # seed 002 step 1: the shared encoder/decoder as an autoencoder
             shared = [*model.encoder.parameters(), *model.decoder.parameters()]
@@ -158,6 +159,27 @@ class Trainer:
             bank = list(model.banks[name].parameters())
             phases.append(Phase(f"bank {name}", config.iterations, bank, _bank_loss(name, loss)))
         return phases
+
+    def _style_loss(self, network: Callable[..., torch.Tensor], content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Perceptual loss, plus the temporal term of Gupta et al. / Huang et al. when asked for.
+
+        The temporal term stylises a copy of the content shifted by a few pixels, with a little
+        noise, and penalises where its output differs from the shifted output of the original
+        (away from the borders, where padding differs): frames that barely differ then get
+        strokes that barely differ, with no optical flow at run time.
+        """
+        output = network(content)
+        terms = self.losses[0](output, content)
+        if self.config.temporal_weight > 0:
+            generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+            dy, dx = (int(v) for v in torch.randint(1, 5, (2,), generator=generator))
+            noise = torch.randn(content[..., dy:, dx:].shape, generator=generator).to(content) * 2.0
+            moved = network((content[..., dy:, dx:] + noise).clamp(0, 255))
+            margin = 4
+            difference = (output[..., dy:, dx:] - moved)[..., margin:-margin, margin:-margin]
+            terms["temporal"] = self.config.temporal_weight * difference.float().pow(2).mean()
+            terms["total"] = terms["total"] + terms["temporal"]
+        return terms
 
     def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
         """Train up to ``iterations`` and write the filter folder; Ctrl-C saves a checkpoint first.
@@ -237,8 +259,8 @@ class Trainer:
         with open(log, "a", newline="") as handle:
             writer = csv.writer(handle)
             if new:
-                writer.writerow(["step", "seconds", "phase", "total", "content", "style", "tv"])
-            values = [f"{terms[key]:.6g}" if key in terms else "" for key in ("total", "content", "style", "tv")]
+                writer.writerow(["step", "seconds", "phase", *LOGGED_TERMS])
+            values = [f"{terms[key]:.6g}" if key in terms else "" for key in LOGGED_TERMS]
             writer.writerow([self.step, f"{self.seconds:.2f}", self.phase_at(self.step - 1).name, *values])
 
     def _save_checkpoint(self) -> None:
@@ -333,6 +355,7 @@ class Trainer:
                 "style_layers": list(self.losses[0].network.style_layers),
                 "content_weight": config.weights.content, "style_weight": config.weights.style,
                 "tv_weight": config.weights.tv, "content_loss": config.weights.content_loss,
+                "temporal_weight": config.temporal_weight,
                 "style_size": config.style_size, "crop_size": config.crop, "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate, "iterations": self.step, "seed": config.seed,
                 "phases": {phase.name: phase.steps for phase in self.phases},
