@@ -5,10 +5,13 @@ Prints two figures, both measured in one run on this machine:
 1. milliseconds per 1280x720 frame of the stabilize stage alone (flow at 640x360, warp,
    blend; no network), on the first frames of ``juggle_720p.mp4``;
 2. a table of warping error (Lai et al. 2018, lower is steadier; the ``original`` row is
-   the floor) and milliseconds per frame, for each clip under ``../shared/data/video``:
-   the filter applied frame by frame, and the same output through ``stabilize``.
+   the floor), style loss (unweighted Gram distance to the filter's painting, as
+   ``streamstyle evaluate`` measures it; it should move little) and milliseconds per frame,
+   for each clip under ``../shared/data/video``: the filter applied frame by frame, and the
+   same output through ``stabilize``.
 
     python bench/temporal.py [--style starry] [--frames 48] [--strength 0.5 --strength 0.8] [--device cpu]
+                             [--vgg ../shared/data/weights/vgg19_normalised_conv1-4_fp16.pth]
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ from streamstyle import FrameBatch, Pipeline, StreamStyleError, Stylize, find_fi
 from streamstyle.sources import DecodedFrame
 from streamstyle.stages.stabilize import Stabilize
 from streamstyle.temporal import frames_warping_error
+from streamstyle.train.gatys import read_image
+from streamstyle.train.losses import PerceptualLoss
+from streamstyle.train.vgg import load_loss_network
 
 VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+SHARED_VGG = VIDEO_DIR.parent / "weights" / "vgg19_normalised_conv1-4_fp16.pth"
 CLIPS = ("juggle_720p.mp4", "bedroom_540p.mp4", "carphone_176x144.mp4")
 
 
@@ -76,7 +83,9 @@ def stylised_batches(path: Path, style: str, count: int, batch_size: int, device
                 return
 
 
-def clip_rows(path: Path, style: str, strengths: list[float], count: int, batch_size: int, device: str) -> list[str]:
+def clip_rows(
+    path: Path, style: str, strengths: list[float], count: int, batch_size: int, device: str, loss: PerceptualLoss
+) -> list[str]:
     originals: list[np.ndarray] = []
     outputs: dict[str, list[np.ndarray]] = {"stylize": []} | {f"stylize,stabilize={s:g}": [] for s in strengths}
     stages = {f"stylize,stabilize={s:g}": Stabilize(s) for s in strengths}
@@ -96,12 +105,32 @@ def clip_rows(path: Path, style: str, strengths: list[float], count: int, batch_
     frames = len(originals)
     network_ms = 1000 * seconds["stylize"] / frames
     floor = frames_warping_error(zip(originals, originals, strict=True))
-    rows = [f"{path.name:<22} {'original (floor)':<26} {floor.error:>13.5f} {'-':>9}"]
+    rows = [f"{path.name:<22} {'original (floor)':<26} {floor.error:>13.5f} {'-':>10} {'-':>9}"]
     for method, stylised in outputs.items():
         error = frames_warping_error(zip(originals, stylised, strict=True))
         extra = 0.0 if method == "stylize" else 1000 * seconds[method] / frames
-        rows.append(f"{path.name:<22} {method:<26} {error.error:>13.5f} {network_ms + extra:>9.1f}")
+        style = mean_style_loss(stylised, loss)
+        rows.append(f"{path.name:<22} {method:<26} {error.error:>13.5f} {style:>10.4g} {network_ms + extra:>9.1f}")
     return rows
+
+
+def mean_style_loss(frames: list[np.ndarray], loss: PerceptualLoss) -> float:
+    """Mean style distance (as `streamstyle evaluate` reports) over every 4th frame."""
+    values = []
+    for frame in frames[::4]:
+        image = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+        features = loss.network(image, loss.network.style_layers)
+        values.append(float(loss.style_distance(features)))
+    return float(np.mean(values))
+
+
+def style_loss_for(style: str, vgg: Path) -> PerceptualLoss:
+    """The filter's style target on the loss network, at the size the filter was trained with."""
+    item = find_filter(style)
+    if item.style_image is None:
+        raise SystemExit(f"filter {style!r} has no style image to measure style loss against")
+    size = int(item.recipe.get("style_size", 512))
+    return PerceptualLoss(load_loss_network(vgg), read_image(item.style_image, size))
 
 
 def main() -> int:
@@ -111,6 +140,7 @@ def main() -> int:
     parser.add_argument("--strength", type=float, action="append", help="stabilize strength (repeatable)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--vgg", type=Path, default=SHARED_VGG, help="loss network for the style loss column")
     args = parser.parse_args()
     strengths = args.strength or [0.5, 0.8]
     if not VIDEO_DIR.is_dir():
@@ -126,10 +156,13 @@ def main() -> int:
     cost = stabilizer_ms_per_frame(VIDEO_DIR / CLIPS[0], 24, args.batch_size)
     print(f"stabilize alone at 1280x720 (flow at 640x360 + warp + blend): {cost:.1f} ms/frame\n")
     print(f"first {args.frames} frames, filter {args.style!r}; ms/frame includes decode and the network")
-    print(f"{'clip':<22} {'method':<26} {'warping error':>13} {'ms/frame':>9}")
+    loss = style_loss_for(args.style, args.vgg)
+    print(f"style loss: unweighted Gram distance on {loss.network.name}")
+    print(f"{'clip':<22} {'method':<26} {'warping error':>13} {'style loss':>10} {'ms/frame':>9}")
     try:
         for name in CLIPS:
-            for row in clip_rows(VIDEO_DIR / name, args.style, strengths, args.frames, args.batch_size, args.device):
+            rows = clip_rows(VIDEO_DIR / name, args.style, strengths, args.frames, args.batch_size, args.device, loss)
+            for row in rows:
                 print(row, flush=True)
     except StreamStyleError as exc:
         print(f"error: {exc}", file=sys.stderr)
