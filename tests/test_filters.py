@@ -17,6 +17,10 @@ BUNDLED = sorted(p.parent for d in BUNDLED_FILTER_DIRS if d.is_dir() for p in d.
 RECIPE_FIELDS = ("trainer", "content_set", "loss_network", "style_weight", "content_weight", "iterations", "hardware")
 
 
+def test_at_least_one_filter_ships() -> None:
+    assert BUNDLED, "the README's main command needs a bundled filter"
+
+
 @pytest.mark.parametrize("folder", BUNDLED, ids=lambda p: p.name)
 def test_bundled_filter_matches_its_schema(folder: Path) -> None:
     meta = tomllib.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
