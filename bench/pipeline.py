@@ -52,17 +52,18 @@ def pipeline_seconds_per_frame(device: str, batch_size: int) -> tuple[float, int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the engine's (1 on CPU, 4 on CUDA)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = torch.device(args.device)
+    batch = args.batch_size or (4 if device.type == "cuda" else 1)  # the engine's default
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, device {device}"
     )
-    model = model_seconds_per_frame(device, args.batch_size, args.repeats)
-    print(f"johnson_in alone, 640x360, batch {args.batch_size}: {model:.3f} s/frame ({1 / model:.2f} fps)")
-    whole, frames = pipeline_seconds_per_frame(args.device, args.batch_size)
+    model = model_seconds_per_frame(device, batch, args.repeats)
+    print(f"johnson_in alone, 640x360, batch {batch}: {model:.3f} s/frame ({1 / model:.2f} fps)")
+    whole, frames = pipeline_seconds_per_frame(args.device, batch)
     print(
         f"file pipeline (decode+stylise+encode+audio remux), {frames} frames 640x360: "
         f"{whole:.3f} s/frame ({1 / whole:.2f} fps)"

@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=SAMPLE)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the engine's (1 on CPU, 4 on CUDA)")
     args = parser.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
@@ -72,7 +72,7 @@ def main() -> None:
             engine.append(summary.fps)
     naive_fps, engine_fps = statistics.median(naive), statistics.median(engine)
     print(f"naive per-frame loop (fp32, batch 1, no audio): {naive_fps:.3f} fps")
-    print(f"streamstyle engine (batch {args.batch_size}, audio remuxed):       {engine_fps:.3f} fps")
+    print(f"streamstyle engine (batch {args.batch_size or 'auto'}, audio remuxed):   {engine_fps:.3f} fps")
     print(f"engine / naive: {engine_fps / naive_fps:.2f}x  (median of {args.rounds} rounds each)")
 
 

@@ -195,7 +195,7 @@ def main() -> None:
     "--seg-every", type=click.IntRange(min=1), default=1, show_default=True, help="Segment every N-th frame only."
 )
 @click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Frames per batch (default 1 on CPU, 4 on CUDA).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm).")
 @click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality: lower is better.")

@@ -51,7 +51,7 @@ def stylize_file(
     seg_every: int = 1,
     stability: float = 0.0,
     graph: str | None = None,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     device: DeviceName | str = "auto",
     codec: str | None = None,
     crf: int = 18,

@@ -75,7 +75,9 @@ class Pipeline:
         source: where frames come from (see :func:`~streamstyle.sources.open_source`).
         stages: applied in order to every batch.
         sink: where results go (see :func:`~streamstyle.sinks.open_sink`); ``None`` to only iterate.
-        batch_size: frames per batch through the stages.
+        batch_size: frames per batch through the stages; default 1 on the CPU (larger batches
+            are slower per frame there: measured 0.55 s at batch 1 against 0.99 s at batch 4
+            for johnson_in at 640x360 on 2 cores) and 4 on CUDA.
         device: ``auto``, ``cpu`` or ``cuda[:N]``; fp16 and channels_last are used on CUDA.
         on_frames: called with the number of frames handed to the sink after each batch.
     """
@@ -86,16 +88,16 @@ class Pipeline:
         stages: Sequence[Stage],
         sink: Sink | None = None,
         *,
-        batch_size: int = 4,
+        batch_size: int | None = None,
         device: DeviceName | str = "auto",
         on_frames: Callable[[int], None] | None = None,
     ) -> None:
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise InvalidOptionError(f"batch size must be at least 1, got {batch_size}")
         self.source = source
         self.sink = sink
-        self.batch_size = batch_size
         self.device = resolve_device(device)
+        self.batch_size = batch_size or (4 if self.device.type == "cuda" else 1)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         _check_masks(stages)
         self.stages = [stage.to(self.device, self.dtype) for stage in stages]
