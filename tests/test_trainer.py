@@ -194,8 +194,14 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues(setup: dict[str, Path],
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
         time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+        pytest.fail(f"no exit 60 s after SIGINT; stderr: {stderr[-1500:]}")
     assert process.returncode == 130 and "continue with --resume" in stderr, stderr[-1500:]
     trainer = Trainer(
         config(setup, "stopped", iterations=100000, work=tmp_path / "runs", arch_options={"width": 8}), resume=True
