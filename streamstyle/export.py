@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Literal, get_args
@@ -14,7 +13,7 @@ from torch import nn
 from streamstyle.errors import EncoderError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
-from streamstyle.sinks import check_output_path
+from streamstyle.sinks import check_output_path, temporary_path
 
 ExportFormat = Literal["onnx", "torchscript"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
@@ -61,9 +60,7 @@ def export_filter(
     target = Path(output) if output is not None else Path(item.name + SUFFIXES[format])
     check_output_path(target, overwrite=overwrite)
     network = exportable_network(item, bank=bank)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    temporary = Path(name)
+    temporary = temporary_path(target)
     try:
         if format == "onnx":
             _export_onnx(network, temporary)

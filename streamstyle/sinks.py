@@ -104,7 +104,7 @@ def open_sink(
     return VideoFileSink(path, info, side_streams, codec=codec, crf=crf, preset=preset)
 
 
-def _temporary_path(final: Path) -> Path:
+def temporary_path(final: Path) -> Path:
     """A fresh file next to ``final`` that is renamed onto it when the write completes."""
     fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
     os.close(fd)
@@ -119,7 +119,7 @@ class ImageSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._temporary = _temporary_path(path)
+        self._temporary = temporary_path(path)
         self._written = False
 
     def write(self, frames: Sequence[DecodedFrame]) -> None:
@@ -159,7 +159,7 @@ class VideoFileSink:
         self.path = path
         self._format = CONTAINER_FORMATS[path.suffix.lower()]
         self._lock = threading.Lock()
-        self._temporary = _temporary_path(path)
+        self._temporary = temporary_path(path)
         options = {"movflags": "+faststart"} if self._format in ("mp4", "mov") else {}
         try:
             self._container = av.open(str(self._temporary), "w", format=self._format, options=options)
