@@ -77,6 +77,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(setup: dict[str, 
         assert torch.equal(value, second.model.state_dict()[key]), key
 
 
+def test_resume_with_fewer_iterations_writes_the_filter_from_the_checkpoint(setup: dict[str, Path]) -> None:
+    Trainer(config(setup, "cut_short", iterations=4)).run()
+    folder = Trainer(config(setup, "cut_short", iterations=2), resume=True).run()
+    item = Filter.from_folder(folder)
+    assert item.recipe["iterations"] == 4 and item.recipe["final_losses"]["total"] > 0
+
+
 def test_resume_refuses_another_runs_checkpoint(setup: dict[str, Path]) -> None:
     Trainer(config(setup, "other", iterations=3)).run()
     with pytest.raises(TrainingError, match="another run"):

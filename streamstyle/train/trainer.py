@@ -189,6 +189,7 @@ class Trainer:
         """
         started = time.perf_counter() - self.seconds
         lead = self.rank == 0  # under torchrun only rank 0 writes files
+        terms = _last_logged(self.work / LOSS_LOG)  # a resume with no steps left finishes at once
         try:
             while self.step < self.total_steps:
                 terms = self._train_step()
@@ -413,6 +414,15 @@ def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _last_logged(log: Path) -> dict[str, float]:
+    """The loss terms of the last step in the log (empty when there is none)."""
+    if not log.is_file():
+        return {}
+    with open(log, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: float(rows[-1][key]) for key in LOGGED_TERMS if rows and rows[-1].get(key)}
 
 
 def _truncate_log(log: Path, step: int) -> None:
