@@ -5,7 +5,9 @@ The public API; see ``streamstyle --help`` for the command line.
 
 __version__ = "0.1.0"
 
+from streamstyle.controls import LiveControls, StyleSwitch
 from streamstyle.errors import (
+    BackendUnavailableError,
     DecodeError,
     DeviceError,
     EncoderError,
@@ -17,6 +19,7 @@ from streamstyle.errors import (
     NoVideoStreamError,
     OutputConflictError,
     OutputExistsError,
+    StreamError,
     StreamStyleError,
     UnknownStyleError,
     WeightsUnavailableError,
@@ -32,6 +35,7 @@ from streamstyle.sources import VideoInfo, open_source
 from streamstyle.stages import Scale, Stage, Stylize
 
 __all__ = [
+    "BackendUnavailableError",
     "DecodeError",
     "DeviceError",
     "EncoderError",
@@ -42,6 +46,7 @@ __all__ = [
     "InputNotFoundError",
     "InvalidMediaError",
     "InvalidOptionError",
+    "LiveControls",
     "MaskFile",
     "NoVideoStreamError",
     "OutputConflictError",
@@ -53,7 +58,9 @@ __all__ = [
     "Stabilize",
     "Stage",
     "StageSpec",
+    "StreamError",
     "StreamStyleError",
+    "StyleSwitch",
     "Stylize",
     "UnknownStyleError",
     "VideoInfo",

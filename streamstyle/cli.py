@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,13 +19,15 @@ import click
 from tqdm import tqdm
 
 from streamstyle import __version__
-from streamstyle.errors import StreamStyleError
+from streamstyle.controls import LiveControls
+from streamstyle.errors import InvalidOptionError, StreamStyleError
 from streamstyle.export import EXPORT_FORMATS, export_filter
 from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.models import ARCHITECTURES
 from streamstyle.pipeline import RunSummary
+from streamstyle.realtime import fit_scale
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS
 from streamstyle.temporal import warping_error
@@ -71,7 +74,7 @@ class DefaultCommandGroup(click.Group):
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.commands and (args[0] == "-" or not args[0].startswith("-")):
             args = ["stylize", *args]
         return super().parse_args(ctx, args)
 
@@ -113,13 +116,71 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _parse_size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    width, _, height = value.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 1280x720, got {value!r}")
+    return int(width), int(height)
+
+
+def _parse_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, equals, setting = value.partition("=")
+        if not (key and equals):
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}")
+        pairs.append((key, setting))
+    return pairs
+
+
+def stream_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The input, output and encoding options shared by ``stylize`` and ``camera``."""
+    options = [
+        click.option("-f", "--format", "output_format", help="Output container (FFmpeg muxer), e.g. mpegts, flv."),
+        click.option("--input-format", help="Force the input format (FFmpeg demuxer), e.g. mpegts for stdin."),
+        click.option(
+            "--input-option", multiple=True, callback=_parse_option, metavar="KEY=VALUE",
+            help="FFmpeg input option, repeatable, e.g. rtsp_flags=listen.",
+        ),
+        click.option("--size", "capture_size", callback=_parse_size, metavar="WxH", help="Camera capture size."),
+        click.option(
+            "--fps", "capture_rate", type=click.FloatRange(0, min_open=True),
+            help="Camera capture rate; frame rate of an image-sequence input (default 25).",
+        ),
+        click.option(
+            "--timeout", type=click.FloatRange(0, min_open=True), default=15.0, show_default=True,
+            help="Seconds to wait for a network input to open or deliver.",
+        ),
+        click.option("--realtime", "-re", is_flag=True, help="Read the input no faster than real time (ffmpeg -re)."),
+        click.option(
+            "--reconnect", type=click.FloatRange(0), is_flag=False, flag_value=30.0, default=0.0, metavar="[SECONDS]",
+            help="When a network input drops or ends, keep reconnecting (with backoff) for up to SECONDS (30).",
+        ),
+        click.option("--preview", is_flag=True, help="Show the output in a window (keys: n/p style, +/- strength, q)."),
+        click.option("--virtual-camera", is_flag=True, help="Send the output to a virtual camera (pyvirtualcam)."),
+        click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
+        click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Lower is better."),
+        click.option(
+            "--preset", type=click.Choice(X264_PRESETS),
+            help="Encoder speed preset (x264/x265); default medium for files, veryfast for streams.",
+        ),
+        click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(cls=DefaultCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="streamstyle")
 def main() -> None:
     """Stylise videos and images with neural style transfer.
 
     \b
-    streamstyle INPUT --style NAME [-o OUTPUT]    stylise a video (audio kept) or an image
+    streamstyle INPUT --style NAME [-o OUTPUT]    stylise a video (audio kept), stream or image
+    streamstyle camera [DEVICE] [--style NAME]    live filter: camera to window / stream / virtual camera
     streamstyle filters [show NAME]               list the installed filters
     streamstyle export NAME --format onnx         the filter's network as ONNX / TorchScript
     streamstyle evaluate-video ORIGINAL STYLISED  flicker: temporal warping error
@@ -136,7 +197,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("input", metavar="INPUT")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
+@click.option("-o", "--output", help="Output: file, out/%05d.png, URL or - (stdout).")
 @click.option("-s", "--style", type=StyleParam(), help="Filter name or folder (see `streamstyle filters`).")
 @click.option(
     "--strength",
@@ -197,30 +258,88 @@ def main() -> None:
 @click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per batch (default 1 on CPU, 4 on CUDA).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
-@click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm).")
-@click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Quality: lower is better.")
-@click.option(
-    "--preset",
-    type=click.Choice(X264_PRESETS),
-    default="medium",
-    show_default=True,
-    help="Encoder speed preset (x264/x265).",
-)
-@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file.")
+@stream_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def stylize(input: str, output: Path | None, quiet: bool, **options: Any) -> None:
-    """Stylise INPUT (a video file, URL or image) and write OUTPUT.
+def stylize(input: str, output: str | None, quiet: bool, **options: Any) -> None:
+    """Stylise INPUT and write OUTPUT.
 
-    Without -o the output is INPUT_STEM.STYLE.mp4 next to the input (images keep their type).
+    \b
+    INPUT: a video file, image, URL (rtsp://, udp://, tcp://...?listen=1, srt://, http(s)://),
+    camera:0 or /dev/video0, lavfi:testsrc=size=640x360:rate=30, frames/%05d.png, or - (stdin).
+    OUTPUT (-o): a file, out/%05d.png, a URL (udp:// tcp:// srt:// as MPEG-TS, rtsp://, rtmp://),
+    or - (stdout, MPEG-TS unless -f). Without -o: INPUT_STEM.STYLE.mp4 next to the input
+    (images keep their type), or nothing with --preview / --virtual-camera.
     """
+    _run(input, output, quiet, options)
+
+
+@main.command()
+@click.argument("device", default="camera:0", metavar="[DEVICE]")
+@click.option("-o", "--output", help="Also record or stream: file, URL or - (stdout).")
+@click.option(
+    "-s", "--style", "styles", type=StyleParam(), multiple=True,
+    help="Filter; repeat to switch between several with n/p (default: every installed filter).",
+)  # fmt: skip
+@click.option("--strength", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True)
+@click.option(
+    "--scale", default="auto", show_default=True,
+    help="Processing scale, or auto: the largest at which the first filter keeps up with the camera.",
+)  # fmt: skip
+@click.option("--region", type=click.Choice(REGIONS), default="all", show_default=True, help="Start region.")
+@click.option("--segment", is_flag=True, help="Segment people, so r can switch the region (costs time).")
+@click.option("--classes", default="person", show_default=True, help="Foreground classes, joined by '+'.")
+@click.option("--segmenter", type=click.Choice(SEGMENTERS), default="lraspp_mobilenet_v3_large", show_default=True)
+@click.option("--seg-weights", default="", help="Segmenter weights file (default: torchvision's, via TORCH_HOME).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@stream_options
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+def camera(device: str, output: str | None, styles: tuple[str, ...], quiet: bool, **options: Any) -> None:
+    """Live filter: DEVICE (camera:0, /dev/video0, or any live input) to a preview window.
+
+    Keys in the window: n/p next/previous style, r region, +/- strength, q or Esc quit.
+    With -o or --virtual-camera the window is only shown when --preview is given.
+    """
+    try:
+        names = list(styles) or [item.name for item in list_filters()]
+        if not names:
+            raise InvalidOptionError("no filters installed; give --style")
+        if options["region"] != "all" and not options["segment"]:
+            raise InvalidOptionError("--region needs --segment (a segmenter finds the people)")
+        controls = LiveControls(names, strength=options.pop("strength"), region=options.pop("region"))
+        controls.regions = options.pop("segment")
+        scale = options.pop("scale")
+        if scale == "auto":
+            width, height = options["capture_size"] or (1280, 720)
+            scale = fit_scale(names[0], width, height, options["capture_rate"] or 30, device=options["device"])
+            if not quiet:
+                click.echo(f"processing scale {scale:.2f}: {names[0]} keeps up at this size on this device", err=True)
+        elif not _is_scale(scale):
+            raise InvalidOptionError(f"--scale must be auto or a number in (0, 4], got {scale!r}")
+    except StreamStyleError as exc:
+        _fail(exc)
+    if output is None and not options["virtual_camera"]:
+        options["preview"] = True
+    _run(device, output, quiet, {**options, "controls": controls, "scale": float(scale)})
+
+
+def _is_scale(text: str) -> bool:
+    try:
+        return 0 < float(text) <= 4
+    except ValueError:
+        return False
+
+
+def _run(input: str, output: str | None, quiet: bool, options: dict[str, Any]) -> None:
+    """Run one job with a progress bar, and report it; shared by ``stylize`` and ``camera``."""
     progress: tqdm | None = None
     show = not quiet and sys.stderr.isatty()
+    options["input_options"] = dict(options.pop("input_option", ()))
 
-    def on_start(target: Path, total: int) -> None:
+    def on_start(target: str, total: int) -> None:
         nonlocal progress
         av.logging.set_level(av.logging.ERROR)  # from here on, FFmpeg's diagnostics of damaged input
         if show:
-            progress = tqdm(total=total or None, unit="frame", desc=target.name, dynamic_ncols=True)
+            progress = tqdm(total=total or None, unit="frame", desc=Path(target).name, dynamic_ncols=True)
 
     def on_frames(count: int) -> None:
         if progress is not None:
@@ -247,7 +366,11 @@ def _report(summary: RunSummary, quiet: bool) -> None:
         click.echo(f"interrupted: the output holds the {summary.frames} frames done so far and plays", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if not quiet:
-        click.echo(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} fps)", err=True)
+        line = f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} fps)"
+        if summary.dropped:
+            line += f", {summary.dropped} dropped to keep up"
+        latency = f"latency {summary.latency_mean * 1000:.0f} ms mean, {summary.latency_max * 1000:.0f} ms max"
+        click.echo(f"{line}; {latency}", err=True)
 
 
 @main.group(invoke_without_command=True)

@@ -105,3 +105,15 @@ class TrainingError(StreamStyleError, RuntimeError):
     """Training cannot go on: the loss became NaN/inf, or a checkpoint does not fit the run."""
 
     exit_code = 15
+
+
+class StreamError(StreamStyleError, ConnectionError):
+    """A network stream or pipe cannot be opened, connected to or written."""
+
+    exit_code = 16
+
+
+class BackendUnavailableError(StreamStyleError, RuntimeError):
+    """A live output (preview window, virtual camera) or a camera has no working backend here."""
+
+    exit_code = 17

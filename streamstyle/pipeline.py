@@ -3,6 +3,10 @@
 A decode thread fills a bounded queue of frames, the calling thread batches them, moves
 them to the compute device and runs the stages, and an encode thread writes results to the
 sink. Queues are bounded, so memory stays flat for any video length.
+
+With a live source (camera, network stream, lavfi) the decode thread never waits: it keeps
+only the newest frame, so when the stages are slower than the source, older frames are
+dropped (and counted) instead of piling up as latency.
 """
 
 from __future__ import annotations
@@ -46,16 +50,30 @@ def resolve_device(device: str) -> torch.device:
 
 @dataclass
 class RunSummary:
-    """What a run did: frames written, corrupt packets skipped, whether it was interrupted."""
+    """What a run did: frames written and dropped, corrupt packets skipped, latency, interruption.
+
+    Latency is from a frame's arrival (decoded, or captured) to its hand-over to the sink.
+    """
 
     frames: int = 0
+    dropped: int = 0
     corrupt_packets: int = 0
     interrupted: bool = False
     seconds: float = 0.0
+    latency_total: float = 0.0
+    latency_max: float = 0.0
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def latency_mean(self) -> float:
+        return self.latency_total / self.frames if self.frames else 0.0
+
+    def add_latency(self, seconds: float) -> None:
+        self.latency_total += seconds
+        self.latency_max = max(self.latency_max, seconds)
 
 
 @dataclass
@@ -77,7 +95,7 @@ class Pipeline:
         sink: where results go (see :func:`~streamstyle.sinks.open_sink`); ``None`` to only iterate.
         batch_size: frames per batch through the stages; default 1 on the CPU (larger batches
             are slower per frame there: measured 0.55 s at batch 1 against 0.99 s at batch 4
-            for johnson_in at 640x360 on 2 cores) and 4 on CUDA.
+            for johnson_in at 640x360 on 2 cores) and for live sources, 4 on CUDA.
         device: ``auto``, ``cpu`` or ``cuda[:N]``; fp16 and channels_last are used on CUDA.
         on_frames: called with the number of frames handed to the sink after each batch.
     """
@@ -97,14 +115,20 @@ class Pipeline:
         self.source = source
         self.sink = sink
         self.device = resolve_device(device)
-        self.batch_size = batch_size or (4 if self.device.type == "cuda" else 1)
+        self.live = bool(getattr(source, "live", False))
+        self.batch_size = batch_size or (4 if self.device.type == "cuda" and not self.live else 1)
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         _check_masks(stages)
         self.stages = [stage.to(self.device, self.dtype) for stage in stages]
         self.summary = RunSummary()
         self._on_frames = on_frames
         self._stop = threading.Event()
+        self._stop_requested = threading.Event()
         self._closed = False
+
+    def request_stop(self) -> None:
+        """End the run after the current batch, as if the source had ended (thread-safe)."""
+        self._stop_requested.set()
 
     def __enter__(self) -> Pipeline:
         return self
@@ -136,7 +160,7 @@ class Pipeline:
 
     def __iter__(self) -> Iterator[FrameBatch]:
         started = time.perf_counter()
-        frames: queue.Queue[object] = queue.Queue(maxsize=2 * self.batch_size)
+        frames: queue.Queue[object] = queue.Queue(maxsize=self.batch_size if self.live else 2 * self.batch_size)
         results: queue.Queue[object] = queue.Queue(maxsize=2)
         encode_failure: list[BaseException] = []
         decoder = threading.Thread(target=self._decode, args=(frames,), name="streamstyle-decode", daemon=True)
@@ -147,12 +171,15 @@ class Pipeline:
         if self.sink is not None:
             encoder.start()
         try:
-            while (decoded := self._next_batch(frames)) is not None:
+            while not self._stop_requested.is_set() and (decoded := self._next_batch(frames)) is not None:
                 batch = self._process(decoded)
                 if encode_failure:
                     raise encode_failure[0]
                 if self.sink is not None:
                     results.put(self._to_host(batch, decoded))
+                now = time.monotonic()
+                for frame in decoded:
+                    self.summary.add_latency(now - frame.arrived)
                 self.summary.frames += len(batch)
                 if self._on_frames is not None:
                     self._on_frames(len(batch))
@@ -176,12 +203,28 @@ class Pipeline:
                 if self._stop.is_set():
                     return
                 if isinstance(item, DecodedFrame):
-                    frames.put(item)
+                    self._enqueue(frames, item)
                 elif self.sink is not None:
                     self.sink.mux_packet(item)
             frames.put(_END)
         except BaseException as exc:  # handed to the compute thread, which raises it
             frames.put(_Failure(exc))
+
+    def _enqueue(self, frames: queue.Queue[object], frame: DecodedFrame) -> None:
+        """Queue a frame; a live source replaces the oldest waiting frame rather than wait."""
+        if not self.live:
+            frames.put(frame)
+            return
+        while True:
+            try:
+                frames.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    frames.get_nowait()
+                    self.summary.dropped += 1
+                except queue.Empty:
+                    pass
 
     def _next_batch(self, frames: queue.Queue[object]) -> list[DecodedFrame] | None:
         batch: list[DecodedFrame] = []
@@ -213,7 +256,10 @@ class Pipeline:
     @staticmethod
     def _to_host(batch: FrameBatch, decoded: list[DecodedFrame]) -> list[DecodedFrame]:
         rgb = batch.pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-        return [DecodedFrame(pixels, frame.pts, frame.duration) for pixels, frame in zip(rgb, decoded, strict=True)]
+        return [
+            DecodedFrame(pixels, frame.pts, frame.duration, frame.arrived)
+            for pixels, frame in zip(rgb, decoded, strict=True)
+        ]
 
 
 def _check_masks(stages: Sequence[Stage]) -> None:

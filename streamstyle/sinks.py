@@ -1,28 +1,34 @@
 """Sinks: where stylised frames go.
 
-:func:`open_sink` picks the sink from the output path. Files are written under a temporary
-name in the destination folder and renamed into place only when complete, so a failed run
-never leaves a half-written file at the output path.
+:func:`open_sink` picks the sink from the output string, as ffmpeg does: a video file, a
+still image, an image sequence (``out/%05d.png``), a network stream (``udp://``, ``tcp://``,
+``srt://`` as MPEG-TS, ``rtsp://``, ``rtmp://`` as FLV; ``format`` overrides), or ``-`` for
+stdout. Files are written under a temporary name in the destination folder and renamed into
+place only when complete, so a failed run never leaves a half-written file at the output
+path. Streams are encoded for low latency (no B-frames, a key frame every second).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
+from urllib.parse import urlparse
 
 import av
 import av.error
 import numpy as np
 from PIL import Image
 
-from streamstyle.errors import EncoderError, InvalidOptionError, OutputConflictError, OutputExistsError
-from streamstyle.sources import IMAGE_SUFFIXES, DecodedFrame, VideoInfo
+from streamstyle.errors import EncoderError, InvalidOptionError, OutputConflictError, OutputExistsError, StreamError
+from streamstyle.sources import IMAGE_SUFFIXES, NETWORK_ERRORS, STDIN, DecodedFrame, VideoInfo, error_reason
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,15 @@ AUDIO_CODECS = {"webm": "libopus"}
 """Encoder for audio the container cannot hold as is; other containers use AAC."""
 
 CRF_CODECS = frozenset({"libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1"})
+
+STREAM_FORMATS = {
+    "udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtp": "rtp_mpegts",
+    "rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv",
+}  # fmt: skip
+"""Default container (FFmpeg muxer) of a network output by URL scheme."""
+
+STDOUT = STDIN
+"""``-o -`` writes to standard output."""
 
 
 class Sink(Protocol):
@@ -69,39 +84,59 @@ def open_sink(
     info: VideoInfo,
     side_streams: Sequence[av.stream.Stream] = (),
     *,
+    format: str | None = None,
     input: str | Path | None = None,
     overwrite: bool = False,
     codec: str | None = None,
     crf: int = 18,
-    preset: str = "medium",
+    preset: str | None = None,
 ) -> Sink:
-    """Open the sink for ``output``, chosen by its file name ending.
+    """Open the sink for ``output``: a file, image sequence, network URL or ``-`` (stdout).
 
     Args:
-        output: file path; ``.mp4 .m4v .mov .mkv .webm`` write video, image endings a still.
+        output: file path (``.mp4 .m4v .mov .mkv .webm`` write video, image endings a still),
+            ``%05d`` image pattern, network URL, or ``-``.
         info: size and timing of the frames that will be written.
         side_streams: input audio/subtitle streams whose packets will be passed to
             :meth:`Sink.mux_packet` (copied when the container holds their codec).
+        format: FFmpeg muxer (``-f``), e.g. ``mpegts``; default from the file ending or URL
+            scheme (``mpegts`` for stdout).
         input: the input path, to refuse writing over it.
         overwrite: replace an existing output.
         codec: video encoder name; default H.264 (VP9 for webm) with fallbacks.
         crf: constant rate factor for encoders that take one (lower is better quality).
-        preset: encoder speed preset where the encoder has presets (libx264/libx265).
+        preset: encoder speed preset where the encoder has presets (x264/x265); default
+            ``medium`` for files and ``veryfast`` for streams.
 
     Raises:
-        OutputConflictError, OutputExistsError, InvalidOptionError, EncoderError.
+        OutputConflictError, OutputExistsError, InvalidOptionError, EncoderError, StreamError.
     """
-    path = Path(output)
+    from streamstyle.sequences import ImageSequenceSink, is_sequence_pattern
+
+    text = str(output)
+    encoding = {"codec": codec, "crf": crf}
+    if text == STDOUT:
+        fmt = format or "mpegts"
+        return StreamSink(sys.stdout.buffer, "stdout", fmt, info, side_streams, preset=preset, **encoding)
+    scheme = urlparse(text).scheme.lower() if "://" in text else ""
+    if scheme:
+        fmt = format or STREAM_FORMATS.get(scheme)
+        if fmt is None:
+            raise InvalidOptionError(f"no default container for {scheme}:// outputs; give one with -f (e.g. mpegts)")
+        return StreamSink(text, text, fmt, info, side_streams, preset=preset, **encoding)
+    if is_sequence_pattern(text):
+        return ImageSequenceSink(text, overwrite=overwrite)
+    path = Path(text)
     check_output_path(path, input=input, overwrite=overwrite)
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         if info.frame_count > 1:
-            raise InvalidOptionError(f"{path.name}: an image output needs a still-image input")
+            raise InvalidOptionError(f"{path.name}: an image output needs a still-image input (or use out/%05d.png)")
         return ImageSink(path)
-    if suffix not in CONTAINER_FORMATS:
+    if format is None and suffix not in CONTAINER_FORMATS:
         known = " ".join(sorted(CONTAINER_FORMATS) + sorted(IMAGE_SUFFIXES))
-        raise InvalidOptionError(f"unsupported output type {suffix or '(none)'!r}; use one of: {known}")
-    return VideoFileSink(path, info, side_streams, codec=codec, crf=crf, preset=preset)
+        raise InvalidOptionError(f"unsupported output type {suffix or '(none)'!r}; use one of: {known} (or -f)")
+    return VideoFileSink(path, info, side_streams, format=format, preset=preset or "medium", **encoding)
 
 
 def temporary_path(final: Path) -> Path:
@@ -139,7 +174,7 @@ class ImageSink:
 
 
 class VideoFileSink:
-    """Encodes frames with PyAV and remuxes (or transcodes) the input's audio and subtitles.
+    """A video file, written under a temporary name and moved into place when complete.
 
     Frames keep their input ``pts`` and time base, so variable frame rate, duration and
     audio sync survive. Odd frame sizes are encoded as yuv444p for H.264/H.265 (their 4:2:0
@@ -152,50 +187,168 @@ class VideoFileSink:
         info: VideoInfo,
         side_streams: Sequence[av.stream.Stream],
         *,
+        format: str | None = None,
         codec: str | None,
         crf: int,
         preset: str,
     ) -> None:
         self.path = path
-        self._format = CONTAINER_FORMATS[path.suffix.lower()]
-        self._lock = threading.Lock()
+        muxer = format or CONTAINER_FORMATS[path.suffix.lower()]
         self._temporary = temporary_path(path)
-        options = {"movflags": "+faststart"} if self._format in ("mp4", "mov") else {}
+        options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
         try:
-            self._container = av.open(str(self._temporary), "w", format=self._format, options=options)
-        except av.error.FFmpegError as exc:
-            self._temporary.unlink(missing_ok=True)
-            raise EncoderError(f"cannot create {path}: {exc}") from None
-        try:
-            self._video = self._add_video_stream(info, codec, crf, preset)
-            self._side: dict[int, _SideStream] = {
-                s.index: _SideStream(self._container, s, AUDIO_CODECS.get(self._format, "aac"))
-                for s in side_streams
-                if _SideStream.can_carry(self._container, s)
-            }
-            self._container.start_encoding()  # open every encoder now, not racing in two threads
-        except av.error.FFmpegError as exc:
-            self._container.close()
-            self._temporary.unlink(missing_ok=True)
-            raise EncoderError(f"cannot encode {path.name}: {exc}") from None
+            self._encoder = _Encoder(str(self._temporary), path.name, muxer, options, info, side_streams)
+            self._encoder.add_video(codec, crf, preset, low_latency=False)
         except BaseException:
-            self._container.close()
             self._temporary.unlink(missing_ok=True)
             raise
 
+    def write(self, frames: Sequence[DecodedFrame]) -> None:
+        """Encode frames (RGB uint8) at their pts."""
+        self._encoder.write(frames)
+
+    def mux_packet(self, packet: av.Packet) -> None:
+        """Copy (or transcode) one packet of an input side stream; others are ignored."""
+        self._encoder.mux_packet(packet)
+
+    def close(self, *, keep: bool) -> None:
+        """Flush the encoders, finish the file and move it into place if ``keep``, else delete it."""
+        try:
+            self._encoder.close(keep=keep)
+        except BaseException:
+            keep = False
+            raise
+        finally:
+            if keep:
+                os.replace(self._temporary, self.path)
+            else:
+                self._temporary.unlink(missing_ok=True)
+
+
+class StreamSink:
+    """A network stream or pipe, encoded for low latency: no B-frames, a key frame every second.
+
+    Raises:
+        StreamError: the destination cannot be opened or connected to, or goes away mid-stream.
+    """
+
+    def __init__(
+        self,
+        target: str | BinaryIO,
+        name: str,
+        format: str,
+        info: VideoInfo,
+        side_streams: Sequence[av.stream.Stream],
+        *,
+        codec: str | None,
+        crf: int,
+        preset: str | None,
+    ) -> None:
+        options = {"flush_packets": "1"}
+        if format == "rtsp":
+            options["rtsp_transport"] = "tcp"
+        if format in ("mp4", "mov"):  # a pipe cannot seek back to write the index
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
+        self._encoder = _Encoder(target, name, format, options, info, side_streams)
+        self._encoder.add_video(codec, crf, preset or "veryfast", low_latency=True)
+
+    def write(self, frames: Sequence[DecodedFrame]) -> None:
+        """Encode and send frames (RGB uint8) at their pts."""
+        self._encoder.write(frames)
+
+    def mux_packet(self, packet: av.Packet) -> None:
+        """Copy (or transcode) one packet of an input side stream; others are ignored."""
+        self._encoder.mux_packet(packet)
+
+    def close(self, *, keep: bool) -> None:
+        """End the stream (flushing the encoder when ``keep``) and close the connection."""
+        self._encoder.close(keep=keep)
+
+
+class TeeSink:
+    """Writes the same frames to several sinks, e.g. a file and a preview window."""
+
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def write(self, frames: Sequence[DecodedFrame]) -> None:
+        for sink in self.sinks:
+            sink.write(frames)
+
+    def mux_packet(self, packet: av.Packet) -> None:
+        for sink in self.sinks:
+            sink.mux_packet(packet)
+
+    def close(self, *, keep: bool) -> None:
+        """Close every sink, also when one fails; the first error is raised."""
+        errors: list[BaseException] = []
+        for sink in self.sinks:
+            try:
+                sink.close(keep=keep)
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+class _Encoder:
+    """One output container: the video encoder, side streams, and a lock around PyAV calls."""
+
+    def __init__(
+        self,
+        target: str | BinaryIO,
+        name: str,
+        format: str,
+        options: dict[str, str],
+        info: VideoInfo,
+        side_streams: Sequence[av.stream.Stream],
+    ) -> None:
+        self.name = name
+        self._info = info
+        self._side_streams = side_streams
+        self._lock = threading.Lock()
+        try:
+            self._container = av.open(target, "w", format=format, options=options)
+        except NETWORK_ERRORS as exc:
+            raise StreamError(f"cannot connect to {name}: {error_reason(exc)}") from None
+        except av.error.FFmpegError as exc:
+            raise EncoderError(f"cannot create {name}: {error_reason(exc)}") from None
+
+    def add_video(self, codec: str | None, crf: int, preset: str, *, low_latency: bool) -> None:
+        """Add the video stream and the side streams, and open every encoder (closing on failure)."""
+        try:
+            self._video = self._add_video_stream(codec, crf, preset, low_latency)
+            self._side: dict[int, _SideStream] = {
+                s.index: _SideStream(self._container, s, AUDIO_CODECS.get(self._container.format.name, "aac"))
+                for s in self._side_streams
+                if _SideStream.can_carry(self._container, s)
+            }
+            self._container.start_encoding()  # open every encoder now, not racing in two threads
+        except NETWORK_ERRORS as exc:
+            self._container.close()
+            raise StreamError(f"cannot stream to {self.name}: {error_reason(exc)}") from None
+        except av.error.FFmpegError as exc:
+            self._container.close()
+            raise EncoderError(f"cannot encode {self.name}: {error_reason(exc)}") from None
+        except BaseException:
+            self._container.close()
+            raise
+
     def _add_video_stream(
-        self, info: VideoInfo, codec: str | None, crf: int, preset: str
+        self, codec: str | None, crf: int, preset: str, low_latency: bool
     ) -> av.video.stream.VideoStream:
-        supported = self._container.supported_codecs
-        candidates = (codec,) if codec else VIDEO_CODECS.get(self._format, H264_CODECS)
-        usable = [name for name in candidates if name in supported and _encoder_exists(name)]
+        info, muxer = self._info, self._container.format.name
+        supported = _holds(self._container)
+        candidates = (codec,) if codec else VIDEO_CODECS.get(muxer, H264_CODECS)
+        usable = [name for name in candidates if supported(name) and _encoder_exists(name)]
         if not usable:
             wanted = codec or " / ".join(candidates)
-            raise EncoderError(f"no usable video encoder {wanted} for a {self._format} file")
+            raise EncoderError(f"no usable video encoder {wanted} for a {muxer} output")
         name = usable[0]
         if not codec and name != candidates[0]:
             log.warning("%s is not available; encoding with %s", candidates[0], name)
-        stream = self._container.add_stream(name, rate=info.frame_rate or Fraction(25))
+        rate = info.frame_rate or Fraction(25)
+        stream = self._container.add_stream(name, rate=rate)
         stream.width, stream.height = info.width, info.height
         odd = info.width % 2 or info.height % 2
         stream.pix_fmt = "yuv444p" if odd and name in ("libx264", "libx265") else "yuv420p"
@@ -204,10 +357,19 @@ class VideoFileSink:
         stream.thread_type = "AUTO"
         for key, value in info.color.items():
             setattr(stream.codec_context, key, value)
-        if name in CRF_CODECS:
-            stream.options = {"crf": str(crf)} | ({"preset": preset} if name in ("libx264", "libx265") else {"b": "0"})
+        options = {"crf": str(crf)} if name in CRF_CODECS else {}
+        if name in ("libx264", "libx265"):
+            options["preset"] = preset
+        elif name in CRF_CODECS:
+            options["b"] = "0"
         else:
-            stream.bit_rate = int(info.width * info.height * float(info.frame_rate or 25) * 0.2)
+            stream.bit_rate = int(info.width * info.height * float(rate) * 0.2)
+        if low_latency:
+            stream.codec_context.gop_size = max(1, round(rate))
+            stream.codec_context.max_b_frames = 0
+            if name in ("libx264", "libx265"):
+                options["tune"] = "zerolatency"
+        stream.options = options
         if info.rotation:
             stream.set_display_rotation(info.rotation)
         return stream
@@ -236,30 +398,24 @@ class VideoFileSink:
         except av.error.FFmpegError as exc:
             raise EncoderError(f"video encoder {self._video.codec_context.name} failed: {exc}") from None
 
-    def _mux(self, packets: Sequence[av.Packet]) -> None:
-        with self._lock:
-            self._mux_unlocked(packets)
-
     def _mux_unlocked(self, packets: Sequence[av.Packet]) -> None:
-        for packet in packets:
-            self._container.mux(packet)
+        try:
+            for packet in packets:
+                self._container.mux(packet)
+        except NETWORK_ERRORS as exc:
+            raise StreamError(f"the receiver of {self.name} went away: {error_reason(exc)}") from None
 
     def close(self, *, keep: bool) -> None:
-        """Flush the encoders, finish the file and move it into place if ``keep``, else delete it."""
+        """Flush the encoders if ``keep`` and close the container."""
         try:
             if keep:
-                self._mux(self._encode(None))
-                for side in self._side.values():
-                    self._mux(side.flush())
-        except BaseException:
-            keep = False
-            raise
+                with self._lock:
+                    self._mux_unlocked(self._encode(None))
+                    for side in self._side.values():
+                        self._mux_unlocked(side.flush())
         finally:
-            self._container.close()
-            if keep:
-                os.replace(self._temporary, self.path)
-            else:
-                self._temporary.unlink(missing_ok=True)
+            with contextlib.suppress(*NETWORK_ERRORS):  # no trailer when the receiver is gone already
+                self._container.close()
 
 
 class _SideStream:
@@ -267,7 +423,7 @@ class _SideStream:
 
     def __init__(self, container: av.container.OutputContainer, template: av.stream.Stream, audio_codec: str) -> None:
         self._template = template
-        self._transcode = template.codec_context.name not in container.supported_codecs
+        self._transcode = not _holds(container)(template.codec_context.name)
         if not self._transcode:
             self._stream = container.add_stream_from_template(template)
             return
@@ -286,7 +442,7 @@ class _SideStream:
         """Audio always (copied or transcoded); subtitles only when the container holds their codec."""
         if stream.type == "audio":
             return True
-        if stream.codec_context.name in container.supported_codecs:
+        if _holds(container)(stream.codec_context.name):
             return True
         log.warning("dropping %s subtitles: the output container cannot hold them", stream.codec_context.name)
         return False
@@ -309,6 +465,18 @@ class _SideStream:
         for resampled in self._resampler.resample(None):
             packets.extend(self._stream.encode(resampled))
         return packets + self._stream.encode(None)
+
+
+LISTED_MUXERS = frozenset({*CONTAINER_FORMATS.values(), "flv"})
+"""Muxers whose codec lists FFmpeg knows in full; others (mpegts, rtsp, ...) list only their defaults."""
+
+
+def _holds(container: av.container.OutputContainer) -> Callable[[str], bool]:
+    """Whether ``container`` can hold a codec: by FFmpeg's list where it is complete, else assumed."""
+    if container.format.name not in LISTED_MUXERS:
+        return lambda name: True  # the muxer says at start_encoding if it cannot
+    supported = container.supported_codecs
+    return supported.__contains__
 
 
 def _encoder_exists(name: str) -> bool:

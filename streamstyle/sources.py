@@ -1,31 +1,52 @@
 """Sources: where frames come from.
 
-:func:`open_source` opens a media file or URL with PyAV (or a still image with Pillow) and
-yields decoded RGB frames with their timestamps. Audio and subtitle packets of the same
-container are yielded in demux order too, so a sink can remux them without a second demux.
+:func:`open_source` takes a string, as ffmpeg's ``-i`` does: a media file, a URL (rtsp, rtmp,
+udp, tcp, srt, http(s)/hls: whatever PyAV opens), ``lavfi:GRAPH`` test sources, a camera
+(``camera:0``, ``/dev/video0``), an image sequence (``frames/%05d.png`` or a glob), a still
+image, or ``-`` for stdin. Sources yield decoded RGB frames with their timestamps; audio and
+subtitle packets of the same container come in demux order too, so a sink can remux them
+without a second demux. A *live* source (camera, network stream, lavfi) produces frames at
+its own pace; the pipeline then keeps only the newest frame when it falls behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
+from urllib.parse import urlparse
 
 import av
 import av.error
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from streamstyle.errors import DecodeError, InputNotFoundError, InvalidMediaError, NoVideoStreamError
+from streamstyle.errors import DecodeError, InputNotFoundError, InvalidMediaError, NoVideoStreamError, StreamError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File name endings that are treated as still images rather than video."""
+
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp"})
+"""URL schemes of live network streams: frames arrive in real time and may be dropped when behind."""
+
+NETWORK_ERRORS = (
+    av.error.ExitError,  # PyAV's timeout interrupted FFmpeg
+    av.error.TimeoutError,
+    av.error.ConnectionRefusedError,
+    av.error.ConnectionResetError,
+    av.error.ConnectionAbortedError,
+    av.error.BrokenPipeError,
+)
+LAVFI_PREFIX = "lavfi:"
+STDIN = "-"
 
 
 @dataclass(frozen=True)
@@ -55,11 +76,13 @@ class VideoInfo:
 
 @dataclass(frozen=True)
 class DecodedFrame:
-    """One decoded frame: RGB pixels ``(H, W, 3)`` uint8 and its timing in the source's time base."""
+    """One decoded frame: RGB pixels ``(H, W, 3)`` uint8, its timing in the source's time base,
+    and when it arrived (``time.monotonic()``), for latency figures."""
 
     rgb: np.ndarray
     pts: int
     duration: int | None
+    arrived: float = field(default_factory=time.monotonic)
 
 
 class Source(Protocol):
@@ -68,6 +91,7 @@ class Source(Protocol):
     info: VideoInfo
     side_streams: list[av.stream.Stream]
     corrupt_packets: int
+    live: bool
 
     def read(self) -> Iterator[DecodedFrame | av.Packet]: ...
     def close(self) -> None: ...
@@ -75,28 +99,68 @@ class Source(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def open_source(url: str | Path) -> Source:
-    """Open a video file, URL or still image for reading.
+def open_source(
+    url: str | Path,
+    *,
+    format: str | None = None,
+    options: Mapping[str, str] | None = None,
+    size: tuple[int, int] | None = None,
+    rate: float | None = None,
+    timeout: float = 15.0,
+    realtime: bool = False,
+    live: bool | None = None,
+) -> Source:
+    """Open a video file, URL, camera, test source, image sequence, still image or stdin.
 
     Args:
-        url: a path or anything PyAV (FFmpeg) opens, e.g. ``https://...`` or ``rtsp://...``.
+        url: a path; a URL PyAV opens (``rtsp://``, ``udp://``, ``tcp://...?listen=1``, ...);
+            ``lavfi:testsrc=size=640x360:rate=30``; ``camera:0`` or ``/dev/video0``; an image
+            sequence ``frames/%05d.png`` or ``frames/*.png``; ``-`` for stdin.
+        format: force the FFmpeg input format (``-f`` of ffmpeg), e.g. ``mpegts`` for stdin.
+        options: FFmpeg options of the input format or protocol, e.g. ``{"rtsp_flags": "listen"}``.
+        size: camera capture size ``(width, height)``.
+        rate: camera capture rate, or the frame rate of an image sequence (default 25).
+        timeout: seconds to wait for a network input to open, and for each read.
+        realtime: deliver frames no faster than their timestamps (as ffmpeg's ``-re``); lavfi
+            sources always do.
+        live: treat as live (drop frames when behind); default: cameras, lavfi and network streams.
 
     Raises:
-        InputNotFoundError: a local path that does not exist.
+        InputNotFoundError: a local path or camera that does not exist.
         InvalidMediaError: the input is not media FFmpeg or Pillow can read.
         NoVideoStreamError: the input holds no video stream.
         DecodeError: the input holds a video stream but not one frame decodes.
+        StreamError: a network input cannot be opened within ``timeout``.
     """
+    from streamstyle.capture import camera_device, open_camera
+    from streamstyle.sequences import ImageSequenceSource, is_sequence_pattern
+
     text = str(url)
-    is_url = "://" in text
+    options = dict(options or {})
+    if text == STDIN:
+        return MediaSource(sys.stdin.buffer, name="stdin", format=format, options=options, live=bool(live))
+    if text.startswith(LAVFI_PREFIX):
+        graph = text.removeprefix(LAVFI_PREFIX)
+        return MediaSource(graph, format="lavfi", options=options, realtime=True, live=live is not False)
+    device = camera_device(text)
+    if device is not None:
+        return open_camera(device, size=size, rate=rate, timeout=timeout)
+    scheme = urlparse(text).scheme.lower() if "://" in text else ""
+    if scheme:
+        if scheme in ("rtsp", "rtsps") and options.get("rtsp_flags") == "listen":
+            options.setdefault("listen_timeout", str(round(timeout)))  # FFmpeg's default fails to listen
+        is_live = scheme in LIVE_SCHEMES if live is None else live
+        return MediaSource(text, format=format, options=options, timeout=timeout, realtime=realtime, live=is_live)
+    if is_sequence_pattern(text):
+        return ImageSequenceSource(text, rate=rate or 25.0)
     path = Path(text)
-    if not is_url and not path.exists():
+    if not path.exists():
         raise InputNotFoundError(f"input not found: {text}")
-    if not is_url and path.is_dir():
+    if path.is_dir():
         raise InvalidMediaError(f"input is a folder, not a media file: {text}")
-    if not is_url and path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_SUFFIXES and format is None:
         return ImageSource(path)
-    return MediaSource(text)
+    return MediaSource(text, format=format, options=options, realtime=realtime, live=bool(live))
 
 
 class ImageSource:
@@ -105,6 +169,7 @@ class ImageSource:
     def __init__(self, path: Path) -> None:
         self.side_streams: list[av.stream.Stream] = []
         self.corrupt_packets = 0
+        self.live = False
         try:
             with Image.open(path) as image:
                 self._rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
@@ -131,17 +196,42 @@ class MediaSource:
 
     The first frame is decoded on open, so a broken input fails here rather than mid-run.
     Corrupt packets are skipped and counted in :attr:`corrupt_packets`.
+
+    Args:
+        url: what :func:`av.open` opens: a path, a URL, a lavfi graph, or a binary file object.
+        name: how errors name the input (default ``url``).
+        format, options: FFmpeg input format and its options.
+        timeout: seconds to wait for the input to open and for each read (network inputs).
+        realtime: deliver frames no faster than their timestamps.
+        live: frames arrive in real time (see :func:`open_source`).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str | BinaryIO,
+        *,
+        name: str | None = None,
+        format: str | None = None,
+        options: Mapping[str, str] | None = None,
+        timeout: float = 15.0,
+        realtime: bool = False,
+        live: bool = False,
+    ) -> None:
+        label = name or str(url)
+        self.live = live
+        self._realtime = realtime
+        self._clock: tuple[float, float] | None = None  # (wall, stream time) of the first delivered frame
         try:
-            self._container = av.open(url, timeout=(15.0, 15.0))
+            self._container = av.open(url, format=format, options=dict(options or {}), timeout=(timeout, timeout))
         except av.error.FileNotFoundError:
-            raise InputNotFoundError(f"input not found: {url}") from None
+            raise InputNotFoundError(f"input not found: {label}") from None
+        except NETWORK_ERRORS as exc:
+            reason = error_reason(exc)
+            raise StreamError(f"cannot open {label}: {reason} (nothing to read within {timeout:g} s?)") from None
         except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-            raise InvalidMediaError(f"not a readable media file: {url} ({_reason(exc)})") from None
+            raise InvalidMediaError(f"not a readable media file: {label} ({error_reason(exc)})") from None
         try:
-            self._open_streams(url)
+            self._open_streams(label)
         except BaseException:
             self._container.close()
             raise
@@ -205,10 +295,13 @@ class MediaSource:
                     yield from video.decode(packet)
                 except av.error.FFmpegError as exc:
                     self.corrupt_packets += 1
-                    log.debug("skipped a corrupt packet at dts %s: %s", packet.dts, _reason(exc))
+                    log.debug("skipped a corrupt packet at dts %s: %s", packet.dts, error_reason(exc))
         except av.error.FFmpegError as exc:
+            if self.live:
+                log.warning("the stream dropped: %s", error_reason(exc))
+                return
             self.corrupt_packets += 1
-            log.warning("input ends early (truncated or corrupt): %s", _reason(exc))
+            log.warning("input ends early (truncated or corrupt): %s", error_reason(exc))
         with contextlib.suppress(av.error.EOFError):  # already drained by the demuxer's final empty packet
             yield from video.decode(None)
 
@@ -223,10 +316,24 @@ class MediaSource:
     def read(self) -> Iterator[DecodedFrame | av.Packet]:
         """Yield decoded frames and side-stream packets in demux order, once."""
         pending, self._pending = self._pending, []
-        yield from pending
+        for item in pending:
+            yield self._paced(item)
         for item in self._items:
-            yield item if isinstance(item, av.Packet) else self._to_decoded(item)
-        self._warn_if_short()
+            yield item if isinstance(item, av.Packet) else self._paced(self._to_decoded(item))
+        if not self.live:
+            self._warn_if_short()
+
+    def _paced(self, item: DecodedFrame | av.Packet) -> DecodedFrame | av.Packet:
+        """With ``realtime``, wait until a frame's time has come on the wall clock."""
+        if not self._realtime or not isinstance(item, DecodedFrame):
+            return item
+        stamp = float(item.pts * self.info.time_base)
+        if self._clock is None:
+            self._clock = (time.monotonic(), stamp)
+        delay = self._clock[0] + (stamp - self._clock[1]) - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return DecodedFrame(item.rgb, item.pts, item.duration)
 
     def _warn_if_short(self) -> None:
         """Warn when the decoded video ends well before the duration the container announced."""
@@ -247,7 +354,7 @@ class MediaSource:
         self.close()
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """The human part of an FFmpeg error, without errno and file name noise."""
     strerror = getattr(exc, "strerror", None)
     return strerror or str(exc)

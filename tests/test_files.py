@@ -151,6 +151,8 @@ def test_default_output_name(tiny_filter: Path) -> None:
     assert default_output_path("/videos/holiday.MOV", stages) == Path("/videos/holiday.tiny.mp4")
     assert default_output_path("photo.png", stages) == Path("photo.tiny.png")
     assert default_output_path("https://example.org/live/cam.m3u8?x=1", stages) == Path("cam.tiny.mp4")
+    for live in ("camera:0", "/dev/video2", "lavfi:testsrc", "-", "frames/%05d.png"):
+        assert default_output_path(live, stages) == Path("stream.tiny.mp4"), live
 
 
 def _read(path: Path) -> np.ndarray:

@@ -1,0 +1,100 @@
+"""Live controls: style, strength and region of a running pipeline, changed by keys.
+
+:class:`StyleSwitch` holds every chosen filter loaded and on the device from the start, so
+switching styles while running costs nothing: the next batch simply uses another network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from streamstyle.errors import InvalidOptionError
+from streamstyle.frames import FrameBatch
+from streamstyle.stages.base import Stage
+from streamstyle.stages.stylize import REGIONS, Stylize
+
+STRENGTH_STEP = 0.1
+KEYS = {
+    "n": "next style", "p": "previous style", "r": "region: all / foreground / background",
+    "+": "stronger", "-": "weaker", "q": "quit (also Esc)",
+}  # fmt: skip
+"""What each key of the preview window does."""
+_ESCAPE = 27
+
+
+@dataclass
+class LiveControls:
+    """What a live run uses now; a key handler changes it from another thread.
+
+    Args:
+        styles: filter names, in the order ``n``/``p`` cycle through them.
+        strength: 0 = original, 1 = fully stylised.
+        region: ``all``, ``foreground`` or ``background``.
+        regions: whether a segment stage gives masks, so the region can change.
+        on_quit: called when ``q`` or Esc is pressed (or the window closes).
+    """
+
+    styles: Sequence[str]
+    strength: float = 1.0
+    region: str = "all"
+    regions: bool = False
+    on_quit: Callable[[], None] | None = None
+    index: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def style(self) -> str:
+        return self.styles[self.index]
+
+    def handle_key(self, key: int) -> None:
+        """Apply one key code from ``cv2.waitKey`` (unknown keys do nothing)."""
+        char = chr(key & 0xFF).lower() if key >= 0 else ""
+        with self._lock:
+            if char == "n":
+                self.index = (self.index + 1) % len(self.styles)
+            elif char == "p":
+                self.index = (self.index - 1) % len(self.styles)
+            elif char in ("+", "="):
+                self.strength = round(min(1.0, self.strength + STRENGTH_STEP), 2)
+            elif char in ("-", "_"):
+                self.strength = round(max(0.0, self.strength - STRENGTH_STEP), 2)
+            elif char == "r" and self.regions:
+                self.region = REGIONS[(REGIONS.index(self.region) + 1) % len(REGIONS)]
+        if (char == "q" or key & 0xFF == _ESCAPE) and self.on_quit is not None:
+            self.on_quit()
+
+    def snapshot(self) -> tuple[int, float, str]:
+        """(style index, strength, region), read together."""
+        with self._lock:
+            return self.index, self.strength, self.region
+
+
+class StyleSwitch(Stage):
+    """Stylise with the filter, strength and region that ``controls`` hold at each batch.
+
+    Args:
+        controls: the live settings; its ``styles`` are all loaded here.
+        scale: processing scale of every filter (see :class:`~streamstyle.stages.Stylize`).
+    """
+
+    name = "live-stylize"
+
+    def __init__(self, controls: LiveControls, *, scale: float = 1.0) -> None:
+        if not controls.styles:
+            raise InvalidOptionError("live controls need at least one style")
+        self.controls = controls
+        self.stylizers = [Stylize(style, scale=scale) for style in controls.styles]
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> StyleSwitch:
+        self.stylizers = [stylizer.to(device, dtype) for stylizer in self.stylizers]
+        return self
+
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        index, strength, region = self.controls.snapshot()
+        stylizer = self.stylizers[index]
+        stylizer.strength, stylizer.region = strength, region
+        return stylizer(batch)

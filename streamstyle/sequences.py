@@ -1,0 +1,131 @@
+"""Image sequences: numbered image files as a source (``frames/%05d.png`` or a glob) and a sink.
+
+A printf pattern reads from the first number found among 0-4 (as FFmpeg's image2 does) to
+the first gap; a glob reads its matches in name order. The sink numbers from 1 and writes
+every image under a temporary name first, so no file at the output path is ever half-written.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from streamstyle.errors import InputNotFoundError, InvalidMediaError, InvalidOptionError, OutputExistsError
+from streamstyle.sources import IMAGE_SUFFIXES, DecodedFrame, VideoInfo
+
+_PRINTF = re.compile(r"%0?\d*d")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def is_sequence_pattern(text: str) -> bool:
+    """Whether ``text`` names an image sequence: one printf number (``%05d``) or glob characters."""
+    return bool(_PRINTF.search(text) or _GLOB.search(Path(text).name))
+
+
+def sequence_files(pattern: str) -> list[Path]:
+    """The files of an image-sequence pattern, in order.
+
+    Raises:
+        InputNotFoundError: nothing matches.
+    """
+    if _PRINTF.search(pattern):
+        start = next((n for n in range(5) if Path(pattern % n).is_file()), None)
+        files: list[Path] = []
+        while start is not None and Path(pattern % (start + len(files))).is_file():
+            files.append(Path(pattern % (start + len(files))))
+    else:
+        files = sorted(Path(name) for name in glob.glob(pattern) if Path(name).is_file())
+    if not files:
+        raise InputNotFoundError(f"no images match {pattern}")
+    return files
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidMediaError(f"cannot read image {path}: {exc}") from None
+
+
+class ImageSequenceSource:
+    """Numbered images as a video at ``rate`` frames per second; every image must have the first one's size.
+
+    Raises:
+        InputNotFoundError: nothing matches the pattern.
+        InvalidMediaError: an image cannot be read, or its size differs from the first.
+    """
+
+    def __init__(self, pattern: str, *, rate: float = 25.0) -> None:
+        self.files = sequence_files(pattern)
+        self.side_streams: list[av.stream.Stream] = []
+        self.corrupt_packets = 0
+        self.live = False
+        self._first = _read_rgb(self.files[0])
+        height, width = self._first.shape[:2]
+        frame_rate = Fraction(rate).limit_denominator(1001)
+        self.info = VideoInfo(width, height, 1 / frame_rate, frame_rate, len(self.files), None, 0, {})
+
+    def read(self) -> Iterator[DecodedFrame]:
+        for index, path in enumerate(self.files):
+            rgb = self._first if index == 0 else _read_rgb(path)
+            if rgb.shape != self._first.shape:
+                raise InvalidMediaError(
+                    f"{path} is {rgb.shape[1]}x{rgb.shape[0]}; the sequence is {self.info.width}x{self.info.height}"
+                )
+            yield DecodedFrame(rgb, index, 1)
+
+    def close(self) -> None:
+        """Nothing to release: each image is read and closed in turn."""
+
+    def __enter__(self) -> ImageSequenceSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageSequenceSink:
+    """Writes frame *k* (from 1) to ``pattern % k``; JPEG at quality 95.
+
+    Raises:
+        InvalidOptionError: the pattern has no ``%d`` number, an unknown image ending, or no folder.
+        OutputExistsError: the first file exists and ``overwrite`` is false.
+    """
+
+    def __init__(self, pattern: str, *, overwrite: bool = False) -> None:
+        if not _PRINTF.search(pattern):
+            raise InvalidOptionError(f"an image-sequence output needs a number pattern such as %05d: {pattern}")
+        suffix = Path(pattern).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            raise InvalidOptionError(f"unknown image type {suffix or '(none)'!r} in {pattern}")
+        first = Path(pattern % 1)
+        if not first.parent.is_dir():
+            raise InvalidOptionError(f"output folder does not exist: {first.parent}")
+        if first.exists() and not overwrite:
+            raise OutputExistsError(f"output exists: {first} (use -y/--overwrite to replace the sequence)")
+        self.pattern = pattern
+        self.written = 0
+        self._format = Image.registered_extensions()[suffix]
+
+    def write(self, frames: Sequence[DecodedFrame]) -> None:
+        for frame in frames:
+            path = Path(self.pattern % (self.written + 1))
+            temporary = path.with_name(f".{path.name}.part")
+            Image.fromarray(frame.rgb).save(temporary, format=self._format, quality=95)
+            os.replace(temporary, path)
+            self.written += 1
+
+    def mux_packet(self, packet: av.Packet) -> None:
+        """Images have no audio: packets are dropped."""
+
+    def close(self, *, keep: bool) -> None:
+        """Every image is complete once written; nothing to finish."""
