@@ -19,6 +19,7 @@ import click
 from tqdm import tqdm
 
 from streamstyle import __version__
+from streamstyle.capture import camera_device
 from streamstyle.controls import LiveControls
 from streamstyle.errors import InvalidOptionError, StreamStyleError
 from streamstyle.export import EXPORT_FORMATS, export_filter
@@ -27,7 +28,6 @@ from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.models import ARCHITECTURES
 from streamstyle.pipeline import RunSummary
-from streamstyle.realtime import fit_scale
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS
 from streamstyle.temporal import warping_error
@@ -38,6 +38,8 @@ from streamstyle.train.optimize import OPTIMIZERS
 from streamstyle.train.trainer import StyleCredit, TrainConfig, Trainer
 
 EXIT_INTERRUPTED = 130
+CAMERA_SIZE = (1280, 720)
+"""What ``streamstyle camera`` asks a camera for unless --size says otherwise."""
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -274,7 +276,7 @@ def stylize(input: str, output: str | None, quiet: bool, **options: Any) -> None
 
 
 @main.command()
-@click.argument("device", default="camera:0", metavar="[DEVICE]")
+@click.argument("camera_input", default="camera:0", metavar="[DEVICE]")
 @click.option("-o", "--output", help="Also record or stream: file, URL or - (stdout).")
 @click.option(
     "-s", "--style", "styles", type=StyleParam(), multiple=True,
@@ -293,7 +295,7 @@ def stylize(input: str, output: str | None, quiet: bool, **options: Any) -> None
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @stream_options
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
-def camera(device: str, output: str | None, styles: tuple[str, ...], quiet: bool, **options: Any) -> None:
+def camera(camera_input: str, output: str | None, styles: tuple[str, ...], quiet: bool, **options: Any) -> None:
     """Live filter: DEVICE (camera:0, /dev/video0, or any live input) to a preview window.
 
     Keys in the window: n/p next/previous style, r region, +/- strength, q or Esc quit.
@@ -308,18 +310,22 @@ def camera(device: str, output: str | None, styles: tuple[str, ...], quiet: bool
         controls = LiveControls(names, strength=options.pop("strength"), region=options.pop("region"))
         controls.regions = options.pop("segment")
         scale = options.pop("scale")
-        if scale == "auto":
-            width, height = options["capture_size"] or (1280, 720)
-            scale = fit_scale(names[0], width, height, options["capture_rate"] or 30, device=options["device"])
-            if not quiet:
-                click.echo(f"processing scale {scale:.2f}: {names[0]} keeps up at this size on this device", err=True)
-        elif not _is_scale(scale):
+        if camera_device(camera_input) is not None and options["capture_size"] is None:
+            options["capture_size"] = CAMERA_SIZE
+        if scale != "auto" and not _is_scale(scale):
             raise InvalidOptionError(f"--scale must be auto or a number in (0, 4], got {scale!r}")
     except StreamStyleError as exc:
         _fail(exc)
     if output is None and not options["virtual_camera"]:
         options["preview"] = True
-    _run(device, output, quiet, {**options, "controls": controls, "scale": float(scale)})
+    _run(
+        camera_input,
+        output,
+        quiet,
+        {**options, "controls": controls, "scale": scale if scale == "auto" else float(scale)},
+    )
+    if not quiet:
+        click.echo(f"processing scale {controls.scale:.2f}", err=True)
 
 
 def _is_scale(text: str) -> bool:

@@ -36,6 +36,7 @@ class LiveControls:
         region: ``all``, ``foreground`` or ``background``.
         regions: whether a segment stage gives masks, so the region can change.
         on_quit: called when ``q`` or Esc is pressed (or the window closes).
+        scale: the processing scale in use (set by :class:`StyleSwitch`).
     """
 
     styles: Sequence[str]
@@ -43,6 +44,7 @@ class LiveControls:
     region: str = "all"
     regions: bool = False
     on_quit: Callable[[], None] | None = None
+    scale: float = 1.0
     index: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -78,7 +80,8 @@ class StyleSwitch(Stage):
 
     Args:
         controls: the live settings; its ``styles`` are all loaded here.
-        scale: processing scale of every filter (see :class:`~streamstyle.stages.Stylize`).
+        scale: processing scale of every filter (see :class:`~streamstyle.stages.Stylize`); change
+            it with :meth:`set_scale`.
     """
 
     name = "live-stylize"
@@ -88,6 +91,13 @@ class StyleSwitch(Stage):
             raise InvalidOptionError("live controls need at least one style")
         self.controls = controls
         self.stylizers = [Stylize(style, scale=scale) for style in controls.styles]
+        self.set_scale(scale)
+
+    def set_scale(self, scale: float) -> None:
+        """Process at ``scale`` from the next batch on (every filter)."""
+        for stylizer in self.stylizers:
+            stylizer.scale = stylizer.check_option("scale", scale)
+        self.controls.scale = scale
 
     def to(self, device: torch.device, dtype: torch.dtype) -> StyleSwitch:
         self.stylizers = [stylizer.to(device, dtype) for stylizer in self.stylizers]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from streamstyle.capture import camera_device
@@ -20,6 +20,7 @@ from streamstyle.controls import LiveControls, StyleSwitch
 from streamstyle.errors import InvalidOptionError
 from streamstyle.graph import build_graph
 from streamstyle.pipeline import DeviceName, Pipeline, RunSummary
+from streamstyle.realtime import fit_scale
 from streamstyle.reconnect import ReconnectingSource
 from streamstyle.sequences import is_sequence_pattern
 from streamstyle.sinks import STDOUT, Sink, TeeSink, check_output_path, open_sink
@@ -53,7 +54,7 @@ def stylize_file(
     style: str | None = None,
     strength: float = 1.0,
     preserve_color: bool = False,
-    scale: float = 1.0,
+    scale: float | Literal["auto"] = 1.0,
     region: str = "all",
     background_style: str | None = None,
     mask: str | Path | None = None,
@@ -94,7 +95,9 @@ def stylize_file(
 
     Args:
         input: file path or URL.
-        style, strength, preserve_color, scale: see :class:`~streamstyle.stages.Stylize`.
+        style, strength, preserve_color, scale: see :class:`~streamstyle.stages.Stylize`; with
+            live ``controls``, ``scale="auto"`` picks the largest at which the first style keeps
+            up with the input's frame rate (:func:`~streamstyle.realtime.fit_scale`).
         region: ``all``, ``foreground`` or ``background``: where ``style`` goes. A region
             other than ``all`` (or a ``background_style`` or a ``mask``) adds a ``segment``
             stage (``classes``, ``segmenter``, ``seg_size``, ``seg_weights``, ``feather``,
@@ -127,9 +130,12 @@ def stylize_file(
         region=region, background_style=background_style, mask=mask, classes=classes, segmenter=segmenter,
         size=seg_size, weights=seg_weights, feather=feather, smooth=smooth, every=seg_every,
     )  # fmt: skip
+    switch: StyleSwitch | None = None
+    if scale == "auto" and controls is None:
+        raise InvalidOptionError("scale auto needs live controls (streamstyle camera)")
     if controls is not None:
-        stages: list[Stage] = [regions.masker()] if controls.regions else []
-        stages.append(StyleSwitch(controls, scale=scale))
+        switch = StyleSwitch(controls, scale=1.0 if scale == "auto" else scale)
+        stages: list[Stage] = [regions.masker(), switch] if controls.regions else [switch]
     else:
         stages = _stages(style, looks, regions, graph)
     if stability:
@@ -146,6 +152,9 @@ def stylize_file(
     )  # fmt: skip
     with ReconnectingSource(opener, give_up=reconnect) if reconnect > 0 else opener() as source:
         width, height = source.info.width, source.info.height
+        if switch is not None and scale == "auto":
+            rate = float(source.info.frame_rate or 30)
+            switch.set_scale(fit_scale(switch.controls.styles[0], width, height, rate, device=device))
         for stage in stages:
             width, height = stage.output_size(width, height)
         info = dataclasses.replace(source.info, width=width, height=height)

@@ -70,7 +70,8 @@ def check_output_path(output: Path, *, input: str | Path | None = None, overwrit
         OutputExistsError: ``output`` exists and ``overwrite`` is false.
     """
     if input is not None and (
-        output.resolve() == Path(input).resolve() or (output.exists() and output.samefile(input))
+        output.resolve() == Path(input).resolve()
+        or (output.exists() and Path(input).exists() and output.samefile(input))
     ):
         raise OutputConflictError(f"output is the input file: {output}; choose another -o")
     if output.exists() and not overwrite:

@@ -326,3 +326,20 @@ def test_overlay_writes_only_its_corner() -> None:
     changed = np.argwhere((shown != frame).any(axis=2))
     assert len(changed) > 500
     assert changed[:, 0].max() < 80 and changed[:, 1].max() < 420
+
+
+def test_camera_command_picks_a_scale_and_records(tiny_filter: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cam.mp4"
+    out.write_bytes(b"old")  # replaced with -y, although the input is not a file
+    source = "lavfi:testsrc=size=160x120:rate=10:duration=2"
+    result = subprocess.run(
+        [sys.executable, "-m", "streamstyle", "camera", source, "-s", "tiny", "-o", str(out), "-y", "--device", "cpu"],
+        capture_output=True, text=True, env=child_env(), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scale = float(re.search(r"processing scale ([\d.]+)", result.stderr)[1])  # type: ignore[index]
+    assert 0.1 <= scale <= 1.0
+    written, dropped, _ = summary(result.stderr)
+    with av.open(str(out)) as container:
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(frames) == written and written + dropped == 20 and frames[0].shape == (120, 160, 3)
