@@ -217,6 +217,12 @@ def main() -> None:
     help="Processing scale; the output keeps the input size.",
 )
 @click.option(
+    "--tile",
+    default="auto",
+    show_default=True,
+    help="Large frames: auto tiles (or splits the batch) by free memory; off never; N uses N-px tiles (N >= 132).",
+)
+@click.option(
     "--stability",
     type=click.FloatRange(0, 1),
     default=0.0,

@@ -117,3 +117,9 @@ class BackendUnavailableError(StreamStyleError, RuntimeError):
     """A live output (preview window, virtual camera) or a camera has no working backend here."""
 
     exit_code = 17
+
+
+class OutOfMemoryError(StreamStyleError, MemoryError):
+    """A frame cannot be processed in the free memory, not even in the smallest tiles."""
+
+    exit_code = 18

@@ -55,6 +55,7 @@ def stylize_file(
     strength: float = 1.0,
     preserve_color: bool = False,
     scale: float | Literal["auto"] = 1.0,
+    tile: int | str = 0,
     region: str = "all",
     background_style: str | None = None,
     mask: str | Path | None = None,
@@ -98,6 +99,8 @@ def stylize_file(
         style, strength, preserve_color, scale: see :class:`~streamstyle.stages.Stylize`; with
             live ``controls``, ``scale="auto"`` picks the largest at which the first style keeps
             up with the input's frame rate (:func:`~streamstyle.realtime.fit_scale`).
+        tile: frames too large for the free memory: ``auto``/0 runs fewer frames at once or
+            overlapping tiles with blended seams, ``off``/-1 never, N uses N-pixel tiles.
         region: ``all``, ``foreground`` or ``background``: where ``style`` goes. A region
             other than ``all`` (or a ``background_style`` or a ``mask``) adds a ``segment``
             stage (``classes``, ``segmenter``, ``seg_size``, ``seg_weights``, ``feather``,
@@ -125,7 +128,7 @@ def stylize_file(
     Raises:
         StreamStyleError: a subclass for each kind of bad input (see :mod:`streamstyle.errors`).
     """
-    looks = {"strength": strength, "preserve_color": preserve_color, "scale": scale}
+    looks = {"strength": strength, "preserve_color": preserve_color, "scale": scale, "tile": tile}
     regions = RegionChoice(
         region=region, background_style=background_style, mask=mask, classes=classes, segmenter=segmenter,
         size=seg_size, weights=seg_weights, feather=feather, smooth=smooth, every=seg_every,
@@ -245,7 +248,8 @@ class RegionChoice:
 
 def _stages(style: str | None, looks: dict[str, Any], regions: RegionChoice, graph: str | None) -> list[Stage]:
     if graph is not None:
-        if style is not None or looks != {"strength": 1.0, "preserve_color": False, "scale": 1.0} or regions.wanted:
+        defaults = {"strength": 1.0, "preserve_color": False, "scale": 1.0, "tile": 0}
+        if style is not None or looks != defaults or regions.wanted:
             raise InvalidOptionError("give either --style (with its options) or --graph, not both")
         return build_graph(graph)
     if style is None:

@@ -11,6 +11,15 @@ from streamstyle.frames import FrameBatch
 from streamstyle.masks import composite
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
 from streamstyle.stages.base import Param, Stage, parse_bool, parse_range
+from streamstyle.tiling import (
+    MEMORY_FRACTION,
+    MIN_TILE,
+    TilePlan,
+    available_memory,
+    forward_bytes_per_pixel,
+    plan_tiles,
+    run_plan,
+)
 
 REGIONS = ("all", "foreground", "background")
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -30,6 +39,16 @@ def preserve_color(stylised: torch.Tensor, original: torch.Tensor) -> torch.Tens
     to each RGB channel.
     """
     return original + (luma(stylised) - luma(original))
+
+
+def parse_tile(text: str) -> int:
+    """``auto`` or ``0`` (by free memory), ``off`` or ``-1`` (never), or a tile side of at least ``MIN_TILE``."""
+    value = {"auto": 0, "off": -1}.get(text.lower())
+    if value is None:
+        value = int(text)
+    if value not in (0, -1) and value < MIN_TILE:
+        raise ValueError(f"must be auto (0), off (-1) or a tile side of at least {MIN_TILE}, got {text}")
+    return value
 
 
 def parse_region(text: str) -> str:
@@ -52,6 +71,10 @@ class Stylize(Stage):
         region: ``all``, or only ``foreground`` (inside the batch's masks) or ``background``;
             the rest keeps the incoming pixels. Needs an earlier ``segment`` or ``mask`` stage.
         bank: for a StyleBank filter, which of its styles (default the first).
+        tile: 0 (automatic): frames the network cannot take whole in the free memory run in
+            smaller groups, or in overlapping tiles with blended seams (see
+            :mod:`streamstyle.tiling`); -1: never tile; N: tile frames larger than N pixels in
+            N-pixel tiles.
     """
 
     name = "stylize"
@@ -62,6 +85,7 @@ class Stylize(Stage):
         Param("scale", parse_range(0.0, 4.0, low_open=True), 1.0, "processing scale, output size unchanged"),
         Param("region", parse_region, "all", "all, foreground (inside the mask) or background"),
         Param("bank", str, "", "a StyleBank filter's style (default its first)"),
+        Param("tile", parse_tile, 0, "tile side for large frames; auto (0) by free memory, off (-1) never"),
     )
 
     def __init__(
@@ -73,6 +97,7 @@ class Stylize(Stage):
         scale: float = 1.0,
         region: str = "all",
         bank: str = "",
+        tile: int | str = 0,
     ) -> None:
         self.filter = style if isinstance(style, Filter) else find_filter(style)
         self.style = self.filter.name if isinstance(style, Filter) else str(style)
@@ -81,6 +106,7 @@ class Stylize(Stage):
         self.scale = self.check_option("scale", scale)
         self.region = self.check_option("region", region)
         self.bank = bank
+        self.tile = self.check_option("tile", tile)
         self.model = self.filter.load_model()
         if isinstance(self.model, StyleBankNet):
             if bank and bank not in self.model.styles:
@@ -90,11 +116,13 @@ class Stylize(Stage):
         elif bank:
             raise InvalidOptionError(f"stylize: filter {self.filter.name!r} is not a StyleBank; it has no banks")
         self._dtype = torch.float32
+        self._bytes_per_pixel: float | None = None
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Stylize:
         memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
         self.model = self.model.to(device=device, dtype=dtype, memory_format=memory_format)
         self._dtype = dtype
+        self._bytes_per_pixel = None
         return self
 
     @torch.inference_mode()
@@ -106,7 +134,8 @@ class Stylize(Stage):
         if self.scale != 1.0:
             size = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
             frames = F.interpolate(original, size=size, mode="bilinear", antialias=True, align_corners=False)
-        stylised = self.model(frames)
+        plan = self._tile_plan(frames)
+        stylised = self.model(frames) if plan is None else run_plan(self.model, frames, plan)
         if self.scale != 1.0:
             stylised = F.interpolate(stylised, size=(height, width), mode="bilinear", align_corners=False)
         stylised = stylised.clamp(0, 255)
@@ -124,3 +153,14 @@ class Stylize(Stage):
     @property
     def needs_masks(self) -> bool:
         return self.region != "all"
+
+    def _tile_plan(self, frames: torch.Tensor) -> TilePlan | None:
+        """How to run ``frames`` through the network: ``None`` for whole (see :attr:`tile`)."""
+        batch, _, height, width = frames.shape
+        if self.tile != 0:
+            return TilePlan(chunk=batch, tile=self.tile) if max(height, width) > self.tile > 0 else None
+        if self._bytes_per_pixel is None:
+            self._bytes_per_pixel = forward_bytes_per_pixel(self.model, device=frames.device, dtype=frames.dtype)
+        budget = int(MEMORY_FRACTION * available_memory(frames.device))
+        stride = int(getattr(self.model, "stride", 1))
+        return plan_tiles(batch, height, width, bytes_per_pixel=self._bytes_per_pixel, budget=budget, stride=stride)
