@@ -45,6 +45,8 @@ NETWORK_ERRORS = (
     av.error.ConnectionAbortedError,
     av.error.BrokenPipeError,
 )
+LIVE_INPUT_OPTIONS = {"analyzeduration": "500000"}
+"""FFmpeg options for live network inputs: probe half a second, not five (a user's ``options`` override)."""
 LAVFI_PREFIX = "lavfi:"
 STDIN = "-"
 
@@ -150,6 +152,8 @@ def open_source(
         if scheme in ("rtsp", "rtsps") and options.get("rtsp_flags") == "listen":
             options.setdefault("listen_timeout", str(round(timeout)))  # FFmpeg's default fails to listen
         is_live = scheme in LIVE_SCHEMES if live is None else live
+        if is_live:  # start after a short probe instead of buffering seconds of stream
+            options = LIVE_INPUT_OPTIONS | options
         return MediaSource(text, format=format, options=options, timeout=timeout, realtime=realtime, live=is_live)
     if is_sequence_pattern(text):
         return ImageSequenceSource(text, rate=rate or 25.0)
