@@ -2,13 +2,14 @@
 
 Prints two figures, both measured in one run on this machine:
 
-1. milliseconds per 1280x720 frame of the stabilize stage alone (flow at 640x360, warp,
-   blend; no network), on the first frames of ``juggle_720p.mp4``;
+1. milliseconds per 1280x720 frame of the stabilize stage alone (flow, warp, blend, detail
+   restoration; no network), on the first frames of ``juggle_720p.mp4``;
 2. a table of warping error (Lai et al. 2018, lower is steadier; the ``original`` row is
    the floor), style loss (unweighted Gram distance to the filter's painting, as
-   ``streamstyle evaluate`` measures it; it should move little) and milliseconds per frame,
-   for each clip under ``../shared/data/video``: the filter applied frame by frame, and the
-   same output through ``stabilize``.
+   ``streamstyle evaluate`` measures it, on every 4th frame from the 4th: the first frame has
+   nothing to blend with; it should move little), both also relative to plain ``stylize``, and
+   milliseconds per frame, for each clip under ``../shared/data/video``: the filter applied
+   frame by frame, and the same output through ``stabilize``.
 
     python bench/temporal.py [--style starry] [--frames 48] [--strength 0.5 --strength 0.8] [--device cpu]
                              [--vgg ../shared/data/weights/vgg19_normalised_conv1-4_fp16.pth]
@@ -105,19 +106,30 @@ def clip_rows(
     frames = len(originals)
     network_ms = 1000 * seconds["stylize"] / frames
     floor = frames_warping_error(zip(originals, originals, strict=True))
-    rows = [f"{path.name:<22} {'original (floor)':<26} {floor.error:>13.5f} {'-':>10} {'-':>9}"]
+    rows = [f"{path.name:<22} {'original (floor)':<26} {floor.error:>13.6f} {'-':>7} {'-':>10} {'-':>7} {'-':>9}"]
+    plain_error = plain_style = 0.0
     for method, stylised in outputs.items():
-        error = frames_warping_error(zip(originals, stylised, strict=True))
-        extra = 0.0 if method == "stylize" else 1000 * seconds[method] / frames
+        error = frames_warping_error(zip(originals, stylised, strict=True)).error
         style = mean_style_loss(stylised, loss)
-        rows.append(f"{path.name:<22} {method:<26} {error.error:>13.5f} {style:>10.4g} {network_ms + extra:>9.1f}")
+        if method == "stylize":
+            plain_error, plain_style = error, style
+        extra = 0.0 if method == "stylize" else 1000 * seconds[method] / frames
+        rows.append(
+            f"{path.name:<22} {method:<26} {error:>13.6f} {change(error, plain_error):>7} "
+            f"{style:>10.4g} {change(style, plain_style):>7} {network_ms + extra:>9.1f}"
+        )
     return rows
 
 
+def change(value: float, reference: float) -> str:
+    """``value`` relative to ``reference`` as a signed percentage."""
+    return f"{100 * (value / reference - 1):+.0f}%" if reference else "-"
+
+
 def mean_style_loss(frames: list[np.ndarray], loss: PerceptualLoss) -> float:
-    """Mean style distance (as `streamstyle evaluate` reports) over every 4th frame."""
+    """Mean style distance (as `streamstyle evaluate` reports) over every 4th frame from the 4th (or the last)."""
     values = []
-    for frame in frames[::4]:
+    for frame in frames[3::4] or frames[-1:]:
         image = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
         features = loss.network(image, loss.network.style_layers)
         values.append(float(loss.style_distance(features)))
@@ -154,11 +166,12 @@ def main() -> int:
     torch.set_grad_enabled(False)
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {args.device}")
     cost = stabilizer_ms_per_frame(VIDEO_DIR / CLIPS[0], 24, args.batch_size)
-    print(f"stabilize alone at 1280x720 (flow at 640x360 + warp + blend): {cost:.1f} ms/frame\n")
+    print(f"stabilize alone at 1280x720: {cost:.1f} ms/frame\n")
     print(f"first {args.frames} frames, filter {args.style!r}; ms/frame includes decode and the network")
     loss = style_loss_for(args.style, args.vgg)
     print(f"style loss: unweighted Gram distance on {loss.network.name}")
-    print(f"{'clip':<22} {'method':<26} {'warping error':>13} {'style loss':>10} {'ms/frame':>9}")
+    header = f"{'clip':<22} {'method':<26} {'warping error':>13} {'change':>7} {'style loss':>10} {'change':>7}"
+    print(f"{header} {'ms/frame':>9}")
     try:
         for name in CLIPS:
             rows = clip_rows(VIDEO_DIR / name, args.style, strengths, args.frames, args.batch_size, args.device, loss)

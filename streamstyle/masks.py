@@ -10,8 +10,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-CUT_THRESHOLD = 0.2
-"""Mean absolute difference (pixels in [0, 1], at 64 px wide) above which two frames are a scene cut."""
+from streamstyle.scenecut import SceneCuts
 
 
 def feather(masks: torch.Tensor, pixels: float) -> torch.Tensor:
@@ -28,36 +27,26 @@ def feather(masks: torch.Tensor, pixels: float) -> torch.Tensor:
     return F.conv2d(blurred, kernel.view(1, 1, -1, 1))
 
 
-def thumbnails(pixels: torch.Tensor) -> torch.Tensor:
-    """Small grey versions of uint8 RGB frames, for cheap scene-cut detection: ``(N, 1, h, 64)``."""
-    grey = pixels.float().mean(dim=1, keepdim=True) / 255
-    width = 64
-    height = max(1, round(pixels.shape[2] * width / pixels.shape[3]))
-    return F.interpolate(grey, size=(height, width), mode="area")
-
-
 class TemporalSmoother:
     """Exponential moving average of masks over frames, reset at scene cuts.
 
     ``m_t = smooth * m_{t-1} + (1 - smooth) * raw_t``; at a cut (or the first frame) ``m_t = raw_t``.
+    Cuts are found by :class:`~streamstyle.scenecut.SceneCuts` at its default threshold.
     """
 
     def __init__(self, smooth: float) -> None:
         self.smooth = smooth
         self._mask: torch.Tensor | None = None
-        self._thumb: torch.Tensor | None = None
+        self._cuts = SceneCuts()
 
     def __call__(self, raw: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
         """Smooth masks ``(N, 1, h, w)`` of frames ``pixels`` (uint8 ``(N, 3, H, W)``), in order."""
-        thumbs = thumbnails(pixels)
         out = []
-        for mask, thumb in zip(raw, thumbs, strict=True):
-            cut = self._thumb is None or (thumb - self._thumb).abs().mean().item() > CUT_THRESHOLD
+        for mask, cut in zip(raw, self._cuts(pixels), strict=True):
             if self._mask is None or cut or self._mask.shape != mask.shape or self.smooth == 0:
                 self._mask = mask
             else:
                 self._mask = self.smooth * self._mask + (1 - self.smooth) * mask
-            self._thumb = thumb
             out.append(self._mask)
         return torch.stack(out)
 
