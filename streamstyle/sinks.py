@@ -355,7 +355,8 @@ class _Encoder:
         stream.pix_fmt = "yuv444p" if odd and name in ("libx264", "libx265") else "yuv420p"
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
-        stream.thread_type = "AUTO"
+        if not low_latency:  # frame threads hold frames back (2 frames measured with x264)
+            stream.thread_type = "AUTO"
         for key, value in info.color.items():
             setattr(stream.codec_context, key, value)
         options = {"crf": str(crf)} if name in CRF_CODECS else {}

@@ -245,7 +245,7 @@ class MediaSource:
         if not container.streams.video:
             raise NoVideoStreamError(f"no video stream in {url}")
         self._video = container.streams.video[0]
-        self._video.thread_type = "AUTO"
+        self._video.thread_type = "SLICE" if self.live else "AUTO"  # frame threads hold frames back: latency
         self.side_streams = [s for s in container.streams if s.type in ("audio", "subtitle")]
         self.corrupt_packets = 0
         self._last_pts: int | None = None
