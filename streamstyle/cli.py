@@ -29,7 +29,7 @@ from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.models import ARCHITECTURES
 from streamstyle.pipeline import RunSummary
 from streamstyle.segmenters import SEGMENTERS
-from streamstyle.stages.stylize import REGIONS
+from streamstyle.stages.stylize import REGIONS, Stylize
 from streamstyle.temporal import warping_error
 from streamstyle.train.evaluate import evaluate_filter
 from streamstyle.train.gatys import gatys_file
@@ -318,8 +318,8 @@ def camera(camera_input: str, output: str | None, styles: tuple[str, ...], quiet
         scale = options.pop("scale")
         if camera_device(camera_input) is not None and options["capture_size"] is None:
             options["capture_size"] = CAMERA_SIZE
-        if scale != "auto" and not _is_scale(scale):
-            raise InvalidOptionError(f"--scale must be auto or a number in (0, 4], got {scale!r}")
+        if scale != "auto":
+            scale = Stylize.check_option("scale", scale)
     except StreamStyleError as exc:
         _fail(exc)
     if output is None and not options["virtual_camera"]:
@@ -332,13 +332,6 @@ def camera(camera_input: str, output: str | None, styles: tuple[str, ...], quiet
     )
     if not quiet:
         click.echo(f"processing scale {controls.scale:.2f}", err=True)
-
-
-def _is_scale(text: str) -> bool:
-    try:
-        return 0 < float(text) <= 4
-    except ValueError:
-        return False
 
 
 def _run(input: str, output: str | None, quiet: bool, options: dict[str, Any]) -> None:

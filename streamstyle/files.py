@@ -157,7 +157,7 @@ def stylize_file(
         width, height = source.info.width, source.info.height
         if switch is not None and scale == "auto":
             rate = float(source.info.frame_rate or 30)
-            switch.set_scale(fit_scale(switch.controls.styles[0], width, height, rate, device=device))
+            switch.set_scale(fit_scale(switch.stylizers[0], width, height, rate, device=device))
         for stage in stages:
             width, height = stage.output_size(width, height)
         info = dataclasses.replace(source.info, width=width, height=height)

@@ -19,16 +19,16 @@ HEADROOM = 0.8
 MIN_SCALE = 0.1
 
 
-def fit_scale(style: str, width: int, height: int, fps: float, *, device: str = "auto") -> float:
-    """The largest processing scale (<= 1, in steps of 0.05) at which ``style`` keeps up with ``fps``.
+def fit_scale(stage: Stylize, width: int, height: int, fps: float, *, device: str = "auto") -> float:
+    """The largest processing scale (<= 1, in steps of 0.05) at which ``stage``'s filter keeps up with ``fps``.
 
-    Times the filter's network on a probe frame on ``device`` and assumes time grows with the
-    number of pixels, which holds for these fully convolutional networks above a few hundred
-    pixels a side.
+    Times the stage's network (already loaded; moved to ``device`` here, as the pipeline would)
+    on a probe frame at scale 1 and assumes time grows with the number of pixels, which holds
+    for these fully convolutional networks above a few hundred pixels a side.
     """
     target = resolve_device(device)
     dtype = torch.float16 if target.type == "cuda" else torch.float32
-    stage = Stylize(style).to(target, dtype)
+    stage.to(target, dtype)
     ratio = PROBE_SIDE / min(width, height)
     size = (max(16, round(height * ratio)), max(16, round(width * ratio)))
     pixels = torch.randint(0, 256, (1, 3, *size), dtype=torch.uint8, device=target)
