@@ -35,7 +35,8 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from random_filter import write_random_filter
+
+from streamstyle.benchmark import write_random_filter
 
 BITS, CHECK_BITS = 10, 10
 RATE = 30

@@ -19,9 +19,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import torch
-from random_filter import write_random_filter
 
 from streamstyle import FrameBatch, Stylize
+from streamstyle.benchmark import write_random_filter
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages import Segment, Stage
 

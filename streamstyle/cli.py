@@ -7,6 +7,8 @@ a one-line message on stderr and its own exit code.
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import signal
 import sys
 from collections.abc import Callable
@@ -16,9 +18,11 @@ from typing import Any
 
 import av.logging
 import click
+import torch
 from tqdm import tqdm
 
 from streamstyle import __version__
+from streamstyle.benchmark import LIGHTEST, SIZES, Figures, run_benchmark
 from streamstyle.capture import camera_device
 from streamstyle.controls import LiveControls
 from streamstyle.errors import InvalidOptionError, StreamStyleError
@@ -27,7 +31,7 @@ from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.models import ARCHITECTURES
-from streamstyle.pipeline import RunSummary
+from streamstyle.pipeline import PRECISIONS, STEPS, RunSummary, resolve_device, resolve_precision
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS, Stylize
 from streamstyle.temporal import warping_error
@@ -189,6 +193,7 @@ def main() -> None:
     streamstyle optimize CONTENT STYLE -o OUT     Gatys et al. optimisation (slow quality reference)
     streamstyle train STYLE --data DIR --name N   train a filter (perceptual loss, Johnson et al.)
     streamstyle evaluate NAME --images DIR        content and style loss of a filter, next to Gatys
+    streamstyle bench                             frames per second: network, file to file, naive loop
     """
     for name in ("streamstyle", "libav"):
         logger = logging.getLogger(name)
@@ -266,6 +271,10 @@ def main() -> None:
 @click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per batch (default 1 on CPU, 4 on CUDA).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+@click.option(
+    "--precision", type=click.Choice(["auto", *PRECISIONS]), default="auto", show_default=True,
+    help="Network arithmetic; auto is fp16 on CUDA, fp32 on the CPU.",
+)  # fmt: skip
 @stream_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def stylize(input: str, output: str | None, quiet: bool, **options: Any) -> None:
@@ -375,6 +384,9 @@ def _report(summary: RunSummary, quiet: bool) -> None:
         if summary.dropped:
             line += f", {summary.dropped} dropped to keep up"
         latency = f"latency {summary.latency_mean * 1000:.0f} ms mean, {summary.latency_max * 1000:.0f} ms max"
+        slowest = summary.bottleneck
+        if slowest is not None and summary.frames:
+            latency += f"; slowest step {slowest} ({summary.busy[slowest] / summary.frames * 1000:.0f} ms/frame)"
         click.echo(f"{line}; {latency}", err=True)
 
 
@@ -629,3 +641,100 @@ def evaluate(style: str, images: str, **options: Any) -> None:
         click.echo(f"{label:<24} {scores.images:>6} {scores.content:>12.5g} {scores.style:>12.5g}")
     if result.style_ratio is not None:
         click.echo(f"style loss / Gatys style loss: {result.style_ratio:.2f}")
+
+
+def _parse_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None
+
+
+def _parse_sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> list[tuple[int, int]] | None:
+    items = _parse_list(ctx, param, value)
+    return [_parse_size(ctx, param, item) for item in items] if items else None  # type: ignore[misc]
+
+
+@main.command()
+@click.option(
+    "--networks", callback=_parse_list, default=f"johnson_in,{LIGHTEST}", show_default=True,
+    help=f"Comma-separated architectures (of: {', '.join(sorted(ARCHITECTURES))}).",
+)  # fmt: skip
+@click.option(
+    "--sizes", callback=_parse_sizes,
+    help="Comma-separated WxH (default all of 640x360 ... 3840x2160 on CUDA, the first two on the CPU).",
+)  # fmt: skip
+@click.option(
+    "--precisions", callback=_parse_list,
+    help=f"Comma-separated, of {', '.join(PRECISIONS)} (default fp32,fp16,bf16 on CUDA, fp32,bf16 on the CPU).",
+)  # fmt: skip
+@click.option(
+    "--frames", type=click.IntRange(min=1), help="Frames per measurement (default 300 on CUDA, 10 on the CPU)."
+)
+@click.option("--rounds", type=click.IntRange(min=1), default=1, show_default=True, help="Median of this many runs.")
+@click.option("--model-only", is_flag=True, help="Only the network, no file to file.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Frames per batch (default 1 on CPU, 4 on CUDA).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
+def bench(
+    networks: list[str],
+    sizes: list[tuple[int, int]] | None,
+    precisions: list[str] | None,
+    frames: int | None,
+    model_only: bool,
+    device: str,
+    **options: Any,
+) -> None:
+    """Frames per second of the networks alone and file to file, next to the naive per-frame loop.
+
+    \b
+    Random weights (speed does not depend on them); file to file is a generated H.264 clip with
+    AAC audio to H.264 with the audio kept. The naive loop (pytorch/examples style: one frame at
+    a time, fp32, numpy <-> tensor on the host) runs alternately in the same process. The
+    ms/frame columns are the time each step of the engine was busy; the largest sets the pace.
+    """
+    try:
+        target = resolve_device(device)
+        cuda = target.type == "cuda"
+        sizes = sizes or list(SIZES if cuda else SIZES[:2])
+        precisions = precisions or (["fp32", "fp16", "bf16"] if cuda else ["fp32", "bf16"])
+        for precision in precisions:
+            resolve_precision(precision, target)
+        unknown = sorted(set(networks) - set(ARCHITECTURES))
+        if unknown:
+            raise InvalidOptionError(f"unknown network {unknown[0]!r}; use {', '.join(sorted(ARCHITECTURES))}")
+    except StreamStyleError as exc:
+        _fail(exc)
+    name = _device_name(target)
+    click.echo(f"# {name}; torch {torch.__version__}; {torch.get_num_threads()} CPU threads; batch "
+               f"{options['batch_size'] or (4 if cuda else 1)}")  # fmt: skip
+    steps = " ".join(f"{step:>8}" for step in STEPS)
+    click.echo(f"{'network':<14}{'weights':<8}{'size':>10} {'prec':>5} {'model fps':>10} {'PSNR':>7} {'file fps':>9} "
+               f"{'naive fps':>10} {'file/naive':>10}  ms/frame:{steps}  slowest")  # fmt: skip
+    total = len(networks) * len(sizes) * len(precisions)
+    with tqdm(total=total, unit="line", disable=not sys.stderr.isatty(), dynamic_ncols=True) as progress:
+        try:
+            for figures in run_benchmark(
+                networks=networks, sizes=sizes, precisions=precisions, frames=frames or (300 if cuda else 10),
+                files=not model_only, device=str(target), on_step=progress.set_description, **options,
+            ):  # fmt: skip
+                progress.update(1)
+                progress.write(_bench_line(figures))
+        except StreamStyleError as exc:
+            _fail(exc)
+
+
+def _bench_line(row: Figures) -> str:
+    def number(value: float | None, width: int) -> str:
+        return f"{value:>{width}.2f}" if value is not None else f"{'-':>{width}}"
+
+    busy = " ".join(number(row.busy[step] * 1000 if row.busy else None, 8) for step in STEPS)
+    ratio = f"{row.speedup:.2f}x" if row.speedup else "-"
+    return (
+        f"{row.network:<14}{row.weights:<8}{row.width:>5}x{row.height:<4} {row.precision:>5} "
+        f"{number(row.model_fps, 10)} {number(row.psnr, 7)} {number(row.engine_fps, 9)} {number(row.naive_fps, 10)} "
+        f"{ratio:>10}           {busy}  {row.bottleneck or '-'}"
+    )
+
+
+def _device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"

@@ -71,6 +71,7 @@ def stylize_file(
     controls: LiveControls | None = None,
     batch_size: int | None = None,
     device: DeviceName | str = "auto",
+    precision: str = "auto",
     input_format: str | None = None,
     input_options: Mapping[str, str] | None = None,
     capture_size: tuple[int, int] | None = None,
@@ -118,6 +119,7 @@ def stylize_file(
         output_format, codec, crf, preset: how the output is encoded (see :func:`~streamstyle.sinks.open_sink`).
         preview: show the frames in a window (keys: :data:`~streamstyle.controls.KEYS`).
         virtual_camera: send the frames to a virtual camera (pyvirtualcam).
+        batch_size, device, precision: how the stages run (see :class:`~streamstyle.pipeline.Pipeline`).
         on_frames: called with the number of frames written after each batch.
         on_start: called once with the output's name and the expected frame count (0 if unknown).
 
@@ -172,7 +174,9 @@ def stylize_file(
         if on_start is not None:
             on_start(str(output) if output is not None else "preview", source.info.frame_count)
         try:
-            pipeline = Pipeline(source, stages, sink, batch_size=batch_size, device=device, on_frames=on_frames)
+            pipeline = Pipeline(
+                source, stages, sink, batch_size=batch_size, device=device, precision=precision, on_frames=on_frames
+            )
         except BaseException:
             sink.close(keep=False)
             raise

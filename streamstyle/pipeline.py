@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -29,6 +29,9 @@ from streamstyle.stages import Stage
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+STEPS = ("decode", "upload", "model", "download", "encode")
+"""The steps a frame goes through, as timed in :attr:`RunSummary.busy`."""
 _END = object()
 
 
@@ -48,11 +51,27 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """``auto`` is fp16 on CUDA and fp32 elsewhere; else one of :data:`PRECISIONS`.
+
+    Raises:
+        InvalidOptionError: not a precision streamstyle knows.
+    """
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision not in PRECISIONS:
+        raise InvalidOptionError(f"unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
+
+
 @dataclass
 class RunSummary:
     """What a run did: frames written and dropped, corrupt packets skipped, latency, interruption.
 
     Latency is from a frame's arrival (decoded, or captured) to its hand-over to the sink.
+    ``busy`` holds the seconds each of :data:`STEPS` worked: decode (on a live source this
+    includes waiting for frames), upload to the device, the stages, download to the host and
+    encode. Decode and encode run in threads of their own, so the slowest step sets the pace.
     """
 
     frames: int = 0
@@ -62,6 +81,7 @@ class RunSummary:
     seconds: float = 0.0
     latency_total: float = 0.0
     latency_max: float = 0.0
+    busy: dict[str, float] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -74,6 +94,14 @@ class RunSummary:
     def add_latency(self, seconds: float) -> None:
         self.latency_total += seconds
         self.latency_max = max(self.latency_max, seconds)
+
+    def add_busy(self, step: str, seconds: float) -> None:
+        self.busy[step] = self.busy.get(step, 0.0) + seconds
+
+    @property
+    def bottleneck(self) -> str | None:
+        """The step that was busy longest (None before any frame)."""
+        return max(self.busy, key=self.busy.__getitem__) if self.busy else None
 
 
 @dataclass
@@ -96,7 +124,8 @@ class Pipeline:
         batch_size: frames per batch through the stages; default 1 on the CPU (larger batches
             are slower per frame there: measured 0.55 s at batch 1 against 0.99 s at batch 4
             for johnson_in at 640x360 on 2 cores) and for live sources, 4 on CUDA.
-        device: ``auto``, ``cpu`` or ``cuda[:N]``; fp16 and channels_last are used on CUDA.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``; channels_last is used on CUDA.
+        precision: ``auto`` (fp16 on CUDA, fp32 on the CPU), ``fp32``, ``fp16`` or ``bf16``.
         on_frames: called with the number of frames handed to the sink after each batch.
     """
 
@@ -108,6 +137,7 @@ class Pipeline:
         *,
         batch_size: int | None = None,
         device: DeviceName | str = "auto",
+        precision: str = "auto",
         on_frames: Callable[[int], None] | None = None,
     ) -> None:
         if batch_size is not None and batch_size < 1:
@@ -117,7 +147,7 @@ class Pipeline:
         self.device = resolve_device(device)
         self.live = bool(getattr(source, "live", False))
         self.batch_size = batch_size or (4 if self.device.type == "cuda" and not self.live else 1)
-        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.dtype = resolve_precision(precision, self.device)
         _check_masks(stages)
         self.stages = [stage.to(self.device, self.dtype) for stage in stages]
         self.summary = RunSummary()
@@ -165,8 +195,9 @@ class Pipeline:
         encode_failure: list[BaseException] = []
         decoder = threading.Thread(target=self._decode, args=(frames,), name="streamstyle-decode", daemon=True)
         encoder = threading.Thread(
-            target=_encode, args=(self.sink, results, encode_failure), name="streamstyle-encode", daemon=True
-        )
+            target=_encode, args=(self.sink, results, encode_failure, self.summary), name="streamstyle-encode",
+            daemon=True,
+        )  # fmt: skip
         decoder.start()
         if self.sink is not None:
             encoder.start()
@@ -176,7 +207,10 @@ class Pipeline:
                 if encode_failure:
                     raise encode_failure[0]
                 if self.sink is not None:
-                    results.put(self._to_host(batch, decoded))
+                    mark = time.perf_counter()
+                    host = self._to_host(batch, decoded)
+                    self.summary.add_busy("download", time.perf_counter() - mark)
+                    results.put(host)
                 now = time.monotonic()
                 for frame in decoded:
                     self.summary.add_latency(now - frame.arrived)
@@ -198,17 +232,22 @@ class Pipeline:
 
     def _decode(self, frames: queue.Queue[object]) -> None:
         """Decode thread: frames into the queue, side-stream packets straight to the sink."""
+        busy, mark = 0.0, time.perf_counter()
         try:
             for item in self.source.read():
+                busy += time.perf_counter() - mark
                 if self._stop.is_set():
                     return
                 if isinstance(item, DecodedFrame):
                     self._enqueue(frames, item)
                 elif self.sink is not None:
                     self.sink.mux_packet(item)
+                mark = time.perf_counter()
             frames.put(_END)
         except BaseException as exc:  # handed to the compute thread, which raises it
             frames.put(_Failure(exc))
+        finally:
+            self.summary.add_busy("decode", busy)
 
     def _enqueue(self, frames: queue.Queue[object], frame: DecodedFrame) -> None:
         """Queue a frame; a live source replaces the oldest waiting frame rather than wait."""
@@ -239,6 +278,7 @@ class Pipeline:
         return batch or None
 
     def _process(self, decoded: list[DecodedFrame]) -> FrameBatch:
+        mark = time.perf_counter()
         host = torch.from_numpy(np.stack([frame.rgb for frame in decoded])).permute(0, 3, 1, 2)
         if self.device.type == "cuda":
             host = host.pin_memory()
@@ -249,8 +289,13 @@ class Pipeline:
             time_base=self.source.info.time_base,
             source=pixels,
         )
+        uploaded = time.perf_counter()
+        self.summary.add_busy("upload", uploaded - mark)
         for stage in self.stages:
             batch = stage(batch)
+        if self.device.type == "cuda":  # so the time lands on the model, not on the download
+            torch.cuda.synchronize(self.device)
+        self.summary.add_busy("model", time.perf_counter() - uploaded)
         return batch
 
     @staticmethod
@@ -274,14 +319,16 @@ def _check_masks(stages: Sequence[Stage]) -> None:
         masked = masked or stage.produces_masks
 
 
-def _encode(sink: Sink, results: queue.Queue[object], failure: list[BaseException]) -> None:
+def _encode(sink: Sink, results: queue.Queue[object], failure: list[BaseException], summary: RunSummary) -> None:
     """Encode thread: write results until the end marker; keep the first error."""
     while (item := results.get()) is not _END:
         if not failure:
+            mark = time.perf_counter()
             try:
                 sink.write(item)  # type: ignore[arg-type]
             except BaseException as exc:  # re-raised in the compute thread
                 failure.append(exc)
+            summary.add_busy("encode", time.perf_counter() - mark)
 
 
 def _drain(frames: queue.Queue[object]) -> None:

@@ -10,7 +10,10 @@ import pytest
 import torch
 from conftest import make_video, probe
 
-from streamstyle import Pipeline, Stylize, open_sink, open_source
+from streamstyle import Pipeline, Stylize, open_sink, open_source, stylize_file
+from streamstyle.benchmark import psnr
+from streamstyle.errors import InvalidOptionError
+from streamstyle.pipeline import STEPS
 
 
 def per_frame_loop(path: Path, model: torch.nn.Module) -> list[np.ndarray]:
@@ -55,3 +58,27 @@ def test_memory_stays_flat_over_a_long_video(tiny_filter: Path, tmp_path: Path) 
                 samples[frames] = resident_megabytes()
     assert frames == 1500 and probe(tmp_path / "out.mp4")["frames"] == 1500
     assert samples[1500] - samples[300] < 30, f"memory grew from {samples[300]:.0f} to {samples[1500]:.0f} MB"
+
+
+def test_every_step_is_timed_and_the_slowest_is_named(tiny_filter: Path, clip: Path, tmp_path: Path) -> None:
+    summary = stylize_file(clip, tmp_path / "out.mp4", style="tiny", device="cpu")
+    assert summary.frames == 10 and set(summary.busy) == set(STEPS)
+    assert all(seconds > 0 for seconds in summary.busy.values()), summary.busy
+    assert summary.bottleneck == max(summary.busy, key=summary.busy.__getitem__)
+    compute = summary.busy["upload"] + summary.busy["model"] + summary.busy["download"]  # one thread
+    for seconds in (summary.busy["decode"], compute, summary.busy["encode"]):
+        assert seconds <= summary.seconds
+
+
+def test_bf16_output_is_close_to_fp32(tiny_filter: Path, clip: Path) -> None:
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        with Pipeline(open_source(clip), [Stylize("tiny")], device="cpu", precision=precision) as pipeline:
+            outputs[precision] = torch.cat([batch.pixels for batch in pipeline])
+    assert outputs["bf16"].shape == outputs["fp32"].shape == (10, 3, 48, 64)
+    assert 30 < psnr(outputs["bf16"], outputs["fp32"]) < float("inf")
+
+
+def test_unknown_precision_is_refused(tiny_filter: Path, clip: Path) -> None:
+    with pytest.raises(InvalidOptionError, match="unknown precision 'fp8'"):
+        Pipeline(open_source(clip), [Stylize("tiny")], device="cpu", precision="fp8")

@@ -1,0 +1,257 @@
+"""Throughput figures: frames per second of a network alone and of file-to-file stylisation.
+
+What ``streamstyle bench`` measures, for each network and frame size, in one run:
+
+- model only: frames already on the device, per precision, with the PSNR of each precision's
+  output against fp32's on a frame of the test clip. An installed filter of the architecture
+  supplies the weights where there is one (a PSNR of random weights says little); otherwise
+  they are random (speed does not depend on the values);
+- the engine: :func:`~streamstyle.files.stylize_file` on a generated H.264 clip with AAC
+  audio, to H.264 with the audio kept, per precision, with the seconds each step was busy
+  (decode, upload, model, download, encode) and the one that limited it;
+- the naive loop, as pytorch/examples-style scripts do it: one frame at a time, fp32,
+  numpy <-> tensor on the host, no audio; measured alternately with the engine, so machine
+  noise hits both.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from streamstyle.files import stylize_file
+from streamstyle.filters import Filter, file_sha256, list_filters
+from streamstyle.models import build_model, count_parameters
+from streamstyle.pipeline import STEPS, resolve_device, resolve_precision
+from streamstyle.stages import Stylize
+
+LIGHTEST = "stylebank"
+"""The lightest network: 2.1 GFLOPs per 640x360 frame against johnson_in's 70.9."""
+SIZES = ((640, 360), (1280, 720), (1920, 1080), (3840, 2160))
+AUDIO_RATE = 48000
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One line of the benchmark: a network at a size and precision.
+
+    ``weights`` names the filter that gave the weights (or ``random``); ``psnr`` compares the
+    output with fp32's (None for fp32 itself and for random weights). ``busy`` is the engine's
+    seconds per frame of each step; ``naive_fps`` is fp32 by definition and repeated on each
+    precision's line for the ratio.
+    """
+
+    network: str
+    weights: str
+    width: int
+    height: int
+    precision: str
+    model_fps: float
+    psnr: float | None
+    engine_fps: float | None = None
+    naive_fps: float | None = None
+    busy: dict[str, float] | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        """Engine over naive loop, file to file."""
+        return self.engine_fps / self.naive_fps if self.engine_fps and self.naive_fps else None
+
+    @property
+    def bottleneck(self) -> str | None:
+        return max(self.busy, key=self.busy.__getitem__) if self.busy else None
+
+
+def write_random_filter(folder: Path, architecture: str = "johnson_in") -> Path:
+    """Write ``folder`` as a complete filter of ``architecture`` with random weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = build_model(architecture)
+    weights = folder / "weights.safetensors"
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(weights))
+    (folder / "filter.toml").write_text(
+        f'schema = 1\nname = "{folder.name}"\ntitle = "random {architecture}"\n'
+        '[style]\nartist = "-"\ncredit = "-"\nlicence = "-"\n'
+        f'[model]\narchitecture = "{architecture}"\nweights = "weights.safetensors"\n'
+        f'sha256 = "{file_sha256(weights)}"\nparameters = {count_parameters(model)}\n'
+    )
+    return folder
+
+
+def write_test_clip(path: Path, width: int, height: int, frames: int, rate: int = 30) -> Path:
+    """An H.264 clip with moving structure and a 440 Hz AAC tone, ``frames`` long."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([(x * 3) % 256, (y * 2) % 256, ((x + y) // 2) % 256], axis=-1).astype(np.uint8)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate, options={"crf": "23", "preset": "veryfast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        tone = container.add_stream("aac", rate=AUDIO_RATE, layout="mono")
+        for index in range(frames):
+            pixels = np.roll(base, (index * 3, index * 5), axis=(0, 1))
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        samples = frames * AUDIO_RATE // rate
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / AUDIO_RATE)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = av.AudioFrame.from_ndarray(wave[None, start : start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = AUDIO_RATE, start
+            container.mux(tone.encode(chunk))
+        container.mux(tone.encode(None))
+    return path
+
+
+def model_fps(
+    model: torch.nn.Module, frame: torch.Tensor, device: torch.device, dtype: torch.dtype, batch: int, frames: int
+) -> tuple[float, torch.Tensor]:
+    """Frames per second of ``model`` alone on ``frames`` frames (at least one batch) already on ``device``.
+
+    Args:
+        frame: RGB ``(3, H, W)`` uint8; the batch is copies of it.
+
+    Returns:
+        The speed, and the output for ``frame`` as uint8 on the CPU.
+    """
+    memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=memory).eval()  # ours stays fp32
+    pixels = frame.to(device=device, dtype=dtype).expand(batch, -1, -1, -1).contiguous(memory_format=memory)
+    runs = max(1, frames // batch)
+    with torch.inference_mode():
+        output = model(pixels)  # also the warm-up: kernels chosen, memory allocated
+        _synchronize(device)
+        started = time.perf_counter()
+        for _ in range(runs):
+            model(pixels)
+        _synchronize(device)
+        seconds = time.perf_counter() - started
+    return runs * batch / seconds, output[0].float().clamp(0, 255).round().byte().cpu()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, in dB (inf when equal)."""
+    mse = float((a.double() - b.double()).pow(2).mean())
+    return 10 * math.log10(255**2 / mse) if mse > 0 else math.inf
+
+
+def naive_fps(clip: Path, out: Path, model: torch.nn.Module, device: torch.device) -> float:
+    """File-to-file frames per second of the per-frame loop of example scripts."""
+    model = model.to(device=device, dtype=torch.float32, memory_format=torch.contiguous_format).eval()
+    started, count = time.perf_counter(), 0
+    with av.open(str(clip)) as source, av.open(str(out), "w") as sink:
+        video = source.streams.video[0]
+        stream = sink.add_stream("libx264", rate=video.average_rate or 25, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
+        for frame in source.decode(video):
+            rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float().to(device)
+            with torch.no_grad():
+                styled = model(rgb).clamp(0, 255).byte()[0].permute(1, 2, 0).cpu().numpy()
+            result = av.VideoFrame.from_ndarray(styled, format="rgb24")
+            result.pts = count
+            sink.mux(stream.encode(result))
+            count += 1
+        sink.mux(stream.encode(None))
+    return count / (time.perf_counter() - started)
+
+
+def run_benchmark(
+    *,
+    networks: Sequence[str] = ("johnson_in", LIGHTEST),
+    sizes: Sequence[tuple[int, int]] = SIZES,
+    precisions: Sequence[str] = ("fp32", "fp16"),
+    frames: int = 120,
+    rounds: int = 1,
+    files: bool = True,
+    device: str = "auto",
+    batch_size: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> Iterator[Figures]:
+    """Measure every network x size x precision; yields each line as it is done.
+
+    Args:
+        frames: frames per measurement (model-only runs use the same count).
+        rounds: engine and naive loop are run alternately this many times; the median counts.
+        files: also measure file to file (engine and naive loop); else model only.
+        batch_size: the engine's (default the pipeline's: 1 on the CPU, 4 on CUDA); model-only
+            runs use the same.
+        on_step: called with a label before each measurement (for progress).
+
+    Raises:
+        InvalidOptionError: an unknown network or precision.
+        DeviceError: CUDA asked for but absent.
+    """
+    target = resolve_device(device)
+    dtypes = {name: resolve_precision(name, target) for name in precisions}
+    batch = batch_size or (4 if target.type == "cuda" else 1)
+    with tempfile.TemporaryDirectory(prefix="streamstyle-bench-") as scratch:
+        work = Path(scratch)
+        for network in networks:
+            trained = next((item for item in list_filters() if item.architecture == network), None)
+            item = trained or Filter.from_folder(write_random_filter(work / f"random_{network}", network))
+            weights = item.name if trained else "random"
+            model = Stylize(item).model  # a StyleBank as its first style
+            for width, height in sizes:
+                label = f"{network} {width}x{height}"
+                clip = work / f"clip_{width}x{height}.mp4"
+                if not clip.exists():
+                    _notify(on_step, f"writing a {width}x{height} test clip")
+                    write_test_clip(clip, width, height, frames if files else 1)
+                frame = _first_frame(clip)
+                naive: list[float] = []
+                reference: torch.Tensor | None = None
+                for precision, dtype in dtypes.items():
+                    _notify(on_step, f"{label} {precision} model only")
+                    speed, output = model_fps(model, frame, target, dtype, batch, frames)
+                    if dtype == torch.float32:
+                        reference = reference if reference is not None else output
+                    elif reference is None:
+                        _, reference = model_fps(model, frame, target, torch.float32, 1, 1)
+                    quality = psnr(output, reference) if trained and dtype != torch.float32 else None
+                    if not files:
+                        yield Figures(network, weights, width, height, precision, speed, quality)
+                        continue
+                    engine, busy = [], []
+                    for round_index in range(rounds):
+                        if len(naive) <= round_index:  # once per size, alternating with the first precision
+                            _notify(on_step, f"{label} naive loop")
+                            naive.append(naive_fps(clip, work / f"naive{round_index}.mp4", model, target))
+                        _notify(on_step, f"{label} {precision} file to file")
+                        summary = stylize_file(
+                            clip, work / f"engine{round_index}.mp4", style=str(item.path), device=str(target),
+                            precision=precision, batch_size=batch, overwrite=True,
+                        )  # fmt: skip
+                        engine.append(summary.fps)
+                        busy.append({step: summary.busy.get(step, 0.0) / summary.frames for step in STEPS})
+                    middle = engine.index(statistics.median_low(engine))
+                    yield Figures(
+                        network, weights, width, height, precision, speed, quality,
+                        statistics.median(engine), statistics.median(naive), busy[middle],
+                    )  # fmt: skip
+
+
+def _first_frame(clip: Path) -> torch.Tensor:
+    """The clip's first frame as RGB ``(3, H, W)`` uint8."""
+    with av.open(str(clip)) as container:
+        frame = next(container.decode(video=0))
+        return torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).contiguous()
+
+
+def _notify(on_step: Callable[[str], None] | None, label: str) -> None:
+    if on_step is not None:
+        on_step(label)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

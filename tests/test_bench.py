@@ -1,0 +1,51 @@
+"""`streamstyle bench`: model-only, file-to-file and naive-loop figures, measured for real (never timed here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+from click.testing import CliRunner
+
+from streamstyle.benchmark import run_benchmark, write_test_clip
+from streamstyle.cli import main
+from streamstyle.pipeline import STEPS
+
+
+def test_bench_prints_a_line_per_network_size_and_precision() -> None:
+    result = CliRunner().invoke(main, [
+        "bench", "--networks", "stylebank", "--sizes", "64x48,96x64", "--frames", "3", "--precisions", "fp32,bf16",
+        "--device", "cpu",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if line.startswith("stylebank")]
+    expected = [(size, precision) for size in ("64x48", "96x64") for precision in ("fp32", "bf16")]
+    assert [(row[2], row[3]) for row in rows] == expected
+    for row in rows:
+        model_fps, engine_fps, naive_fps = float(row[4]), float(row[6]), float(row[7])
+        assert model_fps > 0 and engine_fps > 0 and naive_fps > 0
+        assert abs(float(row[8].rstrip("x")) / (engine_fps / naive_fps) - 1) < 0.05
+        assert row[-1] in STEPS and len(row) == 10 + len(STEPS)
+
+
+def test_trained_weights_give_a_precision_psnr(tiny_filter: Path) -> None:
+    lines = list(run_benchmark(
+        networks=["johnson_in"], sizes=[(64, 48)], precisions=["fp32", "bf16"], frames=2, files=False, device="cpu",
+    ))  # fmt: skip
+    assert [line.precision for line in lines] == ["fp32", "bf16"]
+    assert all(line.weights != "random" and line.engine_fps is None for line in lines)
+    assert lines[0].psnr is None and lines[1].psnr is not None and lines[1].psnr > 30
+
+
+def test_the_test_clip_has_its_frames_and_audio(tmp_path: Path) -> None:
+    clip = write_test_clip(tmp_path / "clip.mp4", 96, 64, frames=15, rate=30)
+    with av.open(str(clip)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 15
+        audio = container.streams.audio[0]
+        assert audio.codec_context.name == "aac" and float(audio.duration * audio.time_base) > 0.4
+
+
+def test_bad_bench_options_fail_in_one_line() -> None:
+    for args, words in ((["--networks", "nope"], "unknown network"), (["--precisions", "fp8"], "unknown precision")):
+        result = CliRunner().invoke(main, ["bench", *args, "--device", "cpu"])
+        assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output
