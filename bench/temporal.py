@@ -9,9 +9,12 @@ Prints two figures, both measured in one run on this machine:
    ``streamstyle evaluate`` measures it, on every 4th frame from the 4th: the first frame has
    nothing to blend with; it should move little), both also relative to plain ``stylize``, and
    milliseconds per frame, for each clip under ``../shared/data/video``: the filter applied
-   frame by frame, and the same output through ``stabilize``.
+   frame by frame, the same output through ``stabilize``, and each ``--compare`` filter
+   applied frame by frame (e.g. the filter fine-tuned with ``--temporal-weight``, and as the
+   control the same fine-tuning without it), measured against the ``--style`` filter's painting.
 
     python bench/temporal.py [--style starry] [--frames 48] [--strength 0.5 --strength 0.8] [--device cpu]
+                             [--compare runs/filters/steady ...]
                              [--vgg ../shared/data/weights/vgg19_normalised_conv1-4_fp16.pth]
 """
 
@@ -85,7 +88,14 @@ def stylised_batches(path: Path, style: str, count: int, batch_size: int, device
 
 
 def clip_rows(
-    path: Path, style: str, strengths: list[float], count: int, batch_size: int, device: str, loss: PerceptualLoss
+    path: Path,
+    style: str,
+    strengths: list[float],
+    compare: list[str],
+    count: int,
+    batch_size: int,
+    device: str,
+    loss: PerceptualLoss,
 ) -> list[str]:
     originals: list[np.ndarray] = []
     outputs: dict[str, list[np.ndarray]] = {"stylize": []} | {f"stylize,stabilize={s:g}": [] for s in strengths}
@@ -105,6 +115,14 @@ def clip_rows(
         began = time.perf_counter()
     frames = len(originals)
     network_ms = 1000 * seconds["stylize"] / frames
+    frame_ms = {method: network_ms + (1000 * spent / frames if method != "stylize" else 0.0)
+                for method, spent in seconds.items()}  # fmt: skip
+    for other in compare:
+        method = f"stylize {Path(other).name}"
+        outputs[method], began = [], time.perf_counter()
+        for batch in stylised_batches(path, other, count, batch_size, device):
+            outputs[method] += host_frames(batch.pixels)[: count - len(outputs[method])]
+        frame_ms[method] = 1000 * (time.perf_counter() - began) / frames
     floor = frames_warping_error(zip(originals, originals, strict=True))
     rows = [f"{path.name:<22} {'original (floor)':<26} {floor.error:>13.6f} {'-':>7} {'-':>10} {'-':>7} {'-':>9}"]
     plain_error = plain_style = 0.0
@@ -113,10 +131,9 @@ def clip_rows(
         style = mean_style_loss(stylised, loss)
         if method == "stylize":
             plain_error, plain_style = error, style
-        extra = 0.0 if method == "stylize" else 1000 * seconds[method] / frames
         rows.append(
             f"{path.name:<22} {method:<26} {error:>13.6f} {change(error, plain_error):>7} "
-            f"{style:>10.4g} {change(style, plain_style):>7} {network_ms + extra:>9.1f}"
+            f"{style:>10.4g} {change(style, plain_style):>7} {frame_ms[method]:>9.1f}"
         )
     return rows
 
@@ -150,6 +167,7 @@ def main() -> int:
     parser.add_argument("--style", default="starry", help="filter name or folder (default: starry)")
     parser.add_argument("--frames", type=int, default=48, help="first N frames of each clip (default: 48)")
     parser.add_argument("--strength", type=float, action="append", help="stabilize strength (repeatable)")
+    parser.add_argument("--compare", action="append", default=[], help="another filter, frame by frame (repeatable)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--vgg", type=Path, default=SHARED_VGG, help="loss network for the style loss column")
@@ -174,7 +192,9 @@ def main() -> int:
     print(f"{header} {'ms/frame':>9}")
     try:
         for name in CLIPS:
-            rows = clip_rows(VIDEO_DIR / name, args.style, strengths, args.frames, args.batch_size, args.device, loss)
+            rows = clip_rows(
+                VIDEO_DIR / name, args.style, strengths, args.compare, args.frames, args.batch_size, args.device, loss
+            )
             for row in rows:
                 print(row, flush=True)
     except StreamStyleError as exc:

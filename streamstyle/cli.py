@@ -538,6 +538,12 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
     help="stylebank: add banks for the style images to this filter, leaving the rest untouched.",
 )
 @click.option(
+    "--fine-tune",
+    "start_filter",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Start from this filter's weights (same --arch) instead of from scratch.",
+)
+@click.option(
     "--style-size",
     type=click.IntRange(min=32),
     default=512,
@@ -553,7 +559,7 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
     type=click.FloatRange(min=0),
     default=0.0,
     show_default=True,
-    help="Penalise output changes under small input shifts and noise (less flicker); try 1-10.",
+    help="Penalise output changes under small input shifts and noise (less flicker); try 0.01.",
 )
 @click.option("--vgg", type=click.Path(dir_okay=False, path_type=Path), help="Loss network file.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -586,11 +592,16 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
 
     With --arch stylebank, give one or more style images: the shared autoencoder trains first,
     then one bank per style with the shared parts frozen (--add-style extends a filter).
+    --fine-tune continues from a trained filter, e.g. with --temporal-weight for less flicker.
     """
     credit = StyleCredit(*(options.pop(key) for key in ("title", "artist", "year", "credit", "licence")))
     loss_keys = ("content_weight", "style_weight", "tv_weight", "content_loss")
     weights = LossWeights(*(options.pop(key) for key in loss_keys))
     arch_options = {"width": width} if width else {}
+    start_filter = options.pop("start_filter")
+    if start_filter is not None and options["base_filter"] is not None:
+        _fail(InvalidOptionError("give --add-style or --fine-tune, not both"))
+    options["base_filter"] = options["base_filter"] or start_filter
     try:
         config = TrainConfig(weights=weights, credit=credit, arch_options=arch_options, **options)
         trainer = Trainer(config, resume=resume)

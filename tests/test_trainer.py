@@ -237,3 +237,26 @@ def test_temporal_weight_makes_the_network_steadier_under_small_shifts(setup: di
         results[weight] = steadiness(trainer)
     assert results[5.0][0] < 0.5 * results[0.0][0]
     assert results[5.0][1] > 0.25 * results[0.0][1], "steadier, not flattened"
+
+
+def test_fine_tune_starts_from_the_filters_weights(setup: dict[str, Path]) -> None:
+    base = Trainer(config(setup, "base", iterations=2)).run()
+    tuned = Trainer(config(setup, "tuned", iterations=2, base_filter=base, temporal_weight=1.0))
+    start = Filter.from_folder(base).load_model().state_dict()
+    for key, value in tuned.model.state_dict().items():
+        assert torch.equal(value, start[key]), key
+    folder = tuned.run()
+    assert Filter.from_folder(folder).recipe["started_from"] == str(base)
+    moved = Filter.from_folder(folder).load_model().state_dict()
+    assert any(not torch.equal(value, start[key]) for key, value in moved.items()), "it trained on"
+
+
+def test_fine_tune_needs_the_filters_architecture(setup: dict[str, Path]) -> None:
+    base = Trainer(config(setup, "base_arch", iterations=1)).run()
+    with pytest.raises(InvalidOptionError, match="--arch johnson_in"):
+        Trainer(config(setup, "other_arch", architecture="fusion", arch_options={}, base_filter=base))
+    result = CliRunner().invoke(main, [
+        "train", str(setup["style"]), "--data", str(setup["photos"]), "--name", "both", "--add-style", str(base),
+        "--fine-tune", str(base), "--arch", "stylebank",
+    ])  # fmt: skip
+    assert result.exit_code != 0 and "not both" in result.output and "Traceback" not in result.output

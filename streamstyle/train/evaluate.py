@@ -62,7 +62,7 @@ def evaluate_filter(
     Args:
         style: the filter.
         images: folder of content images.
-        style_image: the painting (default the filter's style image); measure at the size the
+        style_image: the painting (default the filter's style image); measured at the size the
             filter was trained with (``recipe.style_size``) where known.
         gatys_images: how many of the images to also stylise by Gatys optimisation (0: none).
         on_image: called with a label as each image is done (for progress).
@@ -78,42 +78,77 @@ def evaluate_filter(
     if painting is None:
         raise InvalidOptionError(f"filter {item.name!r} has no style image; pass one")
     target = resolve_device(device)
-    model = item.load_model().to(target)
     recipe = item.recipe
-    style_size = int(recipe.get("style_size", size))
     defaults = LossWeights()
     weights = LossWeights(  # Gatys optimises the loss the filter was trained on, where recorded
         content=float(recipe.get("content_weight", defaults.content)),
         style=float(recipe.get("style_weight", defaults.style)),
         tv=float(recipe.get("tv_weight", defaults.tv)),
     )
-    network = load_loss_network(vgg).to(target)
-    loss = PerceptualLoss(network, read_image(painting, style_size).to(target), weights).to(target)
+    loss = load_style_loss(painting, int(recipe.get("style_size", size)), weights, vgg, target)
+    model = item.load_model().to(target)
+    scores = score_network(model, files, loss, size=size, on_image=on_image)
+    gatys = score_gatys(files[:gatys_images], loss, size=size, steps=gatys_steps, on_image=on_image)
+    return Evaluation(scores, gatys)
 
-    def distances(output: torch.Tensor, content: torch.Tensor) -> tuple[float, float]:
-        network = loss.network
-        with torch.no_grad():
-            features = network(output, {*network.style_layers, network.content_layer})
-            reference = network(content, [network.content_layer])[network.content_layer]
-            content_mse = torch.nn.functional.mse_loss(features[network.content_layer], reference)
-            return float(content_mse), float(loss.style_distance(features))
 
+def load_style_loss(
+    painting: Path, style_size: int, weights: LossWeights, vgg: str | Path | None, device: torch.device
+) -> PerceptualLoss:
+    """The perceptual loss of ``painting`` (long side ``style_size``) on the loss network ``vgg``."""
+    network = load_loss_network(vgg).to(device)
+    return PerceptualLoss(network, read_image(painting, style_size).to(device), weights).to(device)
+
+
+def score_network(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    files: list[Path],
+    loss: PerceptualLoss,
+    *,
+    size: int = 512,
+    on_image: Callable[[str], None] | None = None,
+) -> Scores:
+    """Mean distances of ``model``'s outputs (RGB [0, 255] in and out) on ``files``."""
+    device = next(loss.buffers()).device
     measured = []
     for file in files:
-        content = read_image(file, size).to(target)
+        content = read_image(file, size).to(device)
         with torch.inference_mode():
             output = model(content).clamp(0, 255)
-        measured.append(distances(output, content))
+        measured.append(_distances(loss, output, content))
         if on_image is not None:
             on_image(file.name)
-    gatys = []
-    for file in files[:gatys_images]:
-        content = read_image(file, size).to(target)
-        result = optimize_image(content, loss, steps=gatys_steps, optimizer="lbfgs")
-        gatys.append(distances(result, content))
+    return _mean(measured)
+
+
+def score_gatys(
+    files: list[Path],
+    loss: PerceptualLoss,
+    *,
+    size: int = 512,
+    steps: int = 50,
+    on_image: Callable[[str], None] | None = None,
+) -> Scores | None:
+    """Mean distances of Gatys optimisation (L-BFGS, ``steps``) on ``files``; None for no files."""
+    device = next(loss.buffers()).device
+    measured = []
+    for file in files:
+        content = read_image(file, size).to(device)
+        result = optimize_image(content, loss, steps=steps, optimizer="lbfgs")
+        measured.append(_distances(loss, result, content))
         if on_image is not None:
             on_image(f"gatys {file.name}")
-    return Evaluation(_mean(measured), _mean(gatys) if gatys else None)
+    return _mean(measured) if measured else None
+
+
+def _distances(loss: PerceptualLoss, output: torch.Tensor, content: torch.Tensor) -> tuple[float, float]:
+    """Unweighted content MSE and style distance of ``output`` for ``content``."""
+    network = loss.network
+    with torch.no_grad():
+        features = network(output, {*network.style_layers, network.content_layer})
+        reference = network(content, [network.content_layer])[network.content_layer]
+        content_mse = torch.nn.functional.mse_loss(features[network.content_layer], reference)
+        return float(content_mse), float(loss.style_distance(features))
 
 
 def _mean(pairs: list[tuple[float, float]]) -> Scores:

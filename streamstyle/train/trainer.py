@@ -87,8 +87,8 @@ class TrainConfig:
             raise InvalidOptionError(f"bad filter name {self.name!r}")
         if not self.style_images:
             raise InvalidOptionError("give a style image")
-        if self.architecture != "stylebank" and (len(self.style_images) > 1 or self.base_filter is not None):
-            raise InvalidOptionError("several style images, or adding a style, need --arch stylebank")
+        if self.architecture != "stylebank" and len(self.style_images) > 1:
+            raise InvalidOptionError("several style images need --arch stylebank")
         for key in ("crop", "batch_size", "iterations", "checkpoint_every", "preview_every"):
             if getattr(self, key) < 1:
                 raise InvalidOptionError(f"{key.replace('_', '-')} must be at least 1")
@@ -131,11 +131,15 @@ class Trainer:
         if config.base_filter is None:
             options = config.arch_options | ({"styles": bank_names(config.style_images)} if self._bank else {})
             return build_model(config.architecture, **options)
-        model = Filter.from_folder(config.base_filter).load_model().requires_grad_(True)
-        if not isinstance(model, StyleBankNet):
-            raise InvalidOptionError(f"{config.base_filter} is not a stylebank filter; only those take new styles")
-        for name in bank_names(config.style_images):
-            model.add_bank(name)
+        base = Filter.from_folder(config.base_filter)
+        if base.architecture != config.architecture:
+            raise InvalidOptionError(
+                f"{config.base_filter} is a {base.architecture} filter; give --arch {base.architecture}"
+            )
+        model = base.load_model().requires_grad_(True)
+        if isinstance(model, StyleBankNet):  # new banks; the others stay as they are
+            for name in bank_names(config.style_images):
+                model.add_bank(name)
         return model
 
     @property
@@ -357,6 +361,7 @@ class Trainer:
                 "content_weight": config.weights.content, "style_weight": config.weights.style,
                 "tv_weight": config.weights.tv, "content_loss": config.weights.content_loss,
                 "temporal_weight": config.temporal_weight,
+                **({"started_from": str(config.base_filter)} if config.base_filter else {}),
                 "style_size": config.style_size, "crop_size": config.crop, "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate, "iterations": self.step, "seed": config.seed,
                 "phases": {phase.name: phase.steps for phase in self.phases},

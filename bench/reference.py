@@ -1,0 +1,155 @@
+"""Bundled filters against Logan Engstrom's published Johnson networks, by the numbers.
+
+    python bench/reference.py [--size 512] [--gatys-steps 0]
+
+For each pair (our filter, his network of the same painting) prints the mean content and style
+distance of the outputs (``streamstyle evaluate``'s measure, unweighted) on the classic content
+images, each measured against our filter's style image at the size it was trained with, so
+both networks are scored by the same yardstick. His networks live in ../shared/data/reference
+and are comparison-only: this script reads them in place and never converts or ships them.
+Also writes side-by-side images (content | ours | his) to --out for looking at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from streamstyle.filters import find_filter
+from streamstyle.train.evaluate import load_style_loss, score_gatys, score_network
+from streamstyle.train.gatys import read_image
+from streamstyle.train.losses import LossWeights
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PAIRS = {"wave": "lengstrom_wave", "scream": "lengstrom_scream"}
+CONTENT = ["chicago.jpg", "amber.jpg", "golden_gate.jpg", "hoovertowernight.jpg", "stata.jpg", "tubingen.jpg"]
+
+
+class EngstromNet(nn.Module):
+    """fast-style-transfer's network from its TF variables (layout in ../shared/data/MANIFEST.md)."""
+
+    def __init__(self, variables: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        values = [variables["Variable" + (f"_{i}" if i else "")] for i in range(len(variables))]
+        self.layers = [tuple(values[i : i + 3]) for i in range(0, len(values), 3)]  # (weight, shift, scale)
+
+    def _conv(self, x: torch.Tensor, index: int, stride: int = 1, relu: bool = True) -> torch.Tensor:
+        weight, shift, scale = self.layers[index]
+        kernel = weight.shape[0]
+        x = F.pad(x, [*_same(x.shape[3], kernel, stride), *_same(x.shape[2], kernel, stride)])
+        x = F.conv2d(x, weight.permute(3, 2, 0, 1), stride=stride)
+        return self._norm(x, shift, scale, relu)
+
+    def _up(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        weight, shift, scale = self.layers[index]
+        height, width = x.shape[-2:]
+        x = F.conv_transpose2d(x, weight.permute(3, 2, 0, 1), stride=2)[..., : 2 * height, : 2 * width]
+        return self._norm(x, shift, scale, relu=True)
+
+    @staticmethod
+    def _norm(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, relu: bool) -> torch.Tensor:
+        mean, var = x.mean((2, 3), keepdim=True), x.var((2, 3), keepdim=True, unbiased=False)
+        x = (x - mean) / torch.sqrt(var + 1e-3) * scale[:, None, None] + shift[:, None, None]
+        return F.relu(x) if relu else x
+
+    def forward(self, x: torch.Tensor, crop: bool = True) -> torch.Tensor:
+        """Stylise RGB [0, 255]; ``crop`` cuts the rows/columns that odd sizes add back to the input's size."""
+        height, width = x.shape[-2:]
+        x = self._conv(self._conv(self._conv(x, 0), 1, stride=2), 2, stride=2)
+        for block in range(5):
+            first = 3 + 2 * block
+            x = x + self._conv(self._conv(x, first), first + 1, relu=False)
+        x = self._up(self._up(x, 13), 14)
+        x = torch.tanh(self._conv(x, 15, relu=False)) * 150 + 127.5
+        return x[..., :height, :width] if crop else x
+
+
+def _same(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF "SAME" padding (before, after) of one dimension: any odd extra goes after."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def load_engstrom(name: str) -> EngstromNet:
+    """His network ``name`` (e.g. ``lengstrom_wave``), in eval mode."""
+    return EngstromNet(torch.load(DATA / "reference" / f"{name}_tf_layout.pth", weights_only=True)).eval()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
+def check_loader() -> tuple[float, int]:
+    """PSNR of our run of his wave network on chicago.jpg against his published output.
+
+    Uncropped, ours comes out 476 rows high for the 474 of the input (stride 2 rounds up
+    twice); his published image is 474 rows, so the best of the row offsets 0-2 is taken
+    (returned too).
+    """
+    published = np.asarray(Image.open(DATA / "reference" / "outputs" / "lengstrom_chicago_wave.jpg").convert("RGB"))
+    content = torch.from_numpy(np.asarray(Image.open(DATA / "content" / "chicago.jpg").convert("RGB")).copy())
+    with torch.inference_mode():
+        out = load_engstrom("lengstrom_wave")(content.permute(2, 0, 1)[None].float(), crop=False)
+    mine = out[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
+    height, width = published.shape[:2]
+    return max((psnr(mine[dy : dy + height, :width], published), dy) for dy in range(3))
+
+
+def side_by_side(files: list[Path], networks: list[nn.Module], size: int) -> np.ndarray:
+    """Rows of content | network outputs, as one uint8 image."""
+    rows = []
+    for file in files:
+        content = read_image(file, size)
+        with torch.inference_mode():
+            tiles = [content, *(network(content).clamp(0, 255) for network in networks)]
+        rows.append(torch.cat([tile[..., : content.shape[2], : content.shape[3]] for tile in tiles], dim=3))
+    width = max(row.shape[3] for row in rows)
+    rows = [F.pad(row, [0, width - row.shape[3]]) for row in rows]
+    return torch.cat(rows, dim=2)[0].round().byte().permute(1, 2, 0).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512, help="long side of the content images")
+    parser.add_argument("--gatys-steps", type=int, default=0, help="also Gatys (L-BFGS) on chicago.jpg")
+    parser.add_argument("--vgg", default=str(DATA / "weights" / "vgg19_normalised.pth"))
+    parser.add_argument("--out", type=Path, default=Path("bench-out/reference"))
+    args = parser.parse_args()
+    if not (DATA / "reference").is_dir():
+        raise SystemExit(f"needs {DATA / 'reference'} (Engstrom's networks)")
+    match, offset = check_loader()
+    print(f"loader check: his wave on chicago.jpg vs his published output: {match:.1f} dB PSNR (row offset {offset})")
+    files = [DATA / "content" / name for name in CONTENT]
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'s/image':>8}")
+    for ours, his in PAIRS.items():
+        item = find_filter(ours)
+        recipe = item.recipe
+        defaults = LossWeights()
+        weights = LossWeights(float(recipe.get("content_weight", defaults.content)),
+                              float(recipe.get("style_weight", defaults.style)), defaults.tv)  # fmt: skip
+        loss = load_style_loss(item.style_image, int(recipe["style_size"]), weights, args.vgg, torch.device("cpu"))
+        networks = {f"streamstyle {ours}": item.load_model().eval(), f"Engstrom {his[10:]}": load_engstrom(his)}
+        for label, network in networks.items():
+            started = time.perf_counter()
+            scores = score_network(network, files, loss, size=args.size)
+            seconds = (time.perf_counter() - started) / len(files)
+            print(f"{ours:<8} {label:<22} {scores.content:>9.4g} {scores.style:>9.4g} {seconds:>8.2f}")
+        if args.gatys_steps:
+            scores = score_gatys(files[:1], loss, size=args.size, steps=args.gatys_steps)
+            print(f"{ours:<8} {'Gatys (chicago only)':<22} {scores.content:>9.4g} {scores.style:>9.4g}")
+        grid = side_by_side(files[:3], list(networks.values()), 384)
+        Image.fromarray(grid).save(args.out / f"{ours}.jpg", quality=90)
+    print(f"side by side (content | streamstyle | Engstrom): {args.out}/")
+
+
+if __name__ == "__main__":
+    main()
