@@ -273,7 +273,7 @@ def main() -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @click.option(
     "--precision", type=click.Choice(["auto", *PRECISIONS]), default="auto", show_default=True,
-    help="Network arithmetic; auto is fp16 on CUDA, fp32 on the CPU.",
+    help="Network arithmetic; auto is fp16 on CUDA, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32.",
 )  # fmt: skip
 @stream_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")

@@ -11,11 +11,14 @@ dropped (and counted) instead of piling up as latency.
 
 from __future__ import annotations
 
+import functools
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -35,6 +38,19 @@ STEPS = ("decode", "upload", "model", "download", "encode")
 _END = object()
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU has bf16 arithmetic (x86 AVX512-BF16 or AMX-BF16), from ``/proc/cpuinfo``.
+
+    Without it (or off Linux) bf16 is emulated and slower than fp32, so ``auto`` keeps fp32.
+    """
+    try:
+        described = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", described) is not None
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` is CUDA when available, else the CPU; ``cuda[:N]`` must be available.
 
@@ -52,13 +68,18 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """``auto`` is fp16 on CUDA and fp32 elsewhere; else one of :data:`PRECISIONS`.
+    """``auto`` is fp16 on CUDA, bf16 on a CPU that computes it natively, else fp32; or one of :data:`PRECISIONS`.
+
+    On a CPU with AVX512-BF16, bf16 ran johnson_in 2.5-2.8x as fast as fp32 (640x360 and 1280x720,
+    2 cores), at 55 dB PSNR against fp32's output (``streamstyle bench``).
 
     Raises:
         InvalidOptionError: not a precision streamstyle knows.
     """
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.float16
+        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     if precision not in PRECISIONS:
         raise InvalidOptionError(f"unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}")
     return PRECISIONS[precision]
@@ -125,7 +146,7 @@ class Pipeline:
             are slower per frame there: measured 0.55 s at batch 1 against 0.99 s at batch 4
             for johnson_in at 640x360 on 2 cores) and for live sources, 4 on CUDA.
         device: ``auto``, ``cpu`` or ``cuda[:N]``; channels_last is used on CUDA.
-        precision: ``auto`` (fp16 on CUDA, fp32 on the CPU), ``fp32``, ``fp16`` or ``bf16``.
+        precision: ``auto`` (see :func:`resolve_precision`), ``fp32``, ``fp16`` or ``bf16``.
         on_frames: called with the number of frames handed to the sink after each batch.
     """
 

@@ -9,7 +9,7 @@ from fractions import Fraction
 import torch
 
 from streamstyle.frames import FrameBatch
-from streamstyle.pipeline import resolve_device
+from streamstyle.pipeline import resolve_device, resolve_precision
 from streamstyle.stages import Stylize
 
 PROBE_SIDE = 256
@@ -27,8 +27,7 @@ def fit_scale(stage: Stylize, width: int, height: int, fps: float, *, device: st
     for these fully convolutional networks above a few hundred pixels a side.
     """
     target = resolve_device(device)
-    dtype = torch.float16 if target.type == "cuda" else torch.float32
-    stage.to(target, dtype)
+    stage.to(target, resolve_precision("auto", target))
     ratio = PROBE_SIDE / min(width, height)
     size = (max(16, round(height * ratio)), max(16, round(width * ratio)))
     pixels = torch.randint(0, 256, (1, 3, *size), dtype=torch.uint8, device=target)

@@ -99,6 +99,19 @@ def summary(stderr: str) -> tuple[int, int, int]:
     return int(match[1]), int(match[2] or 0), int(match[4])
 
 
+def wait_for_udp_listener(port: int, timeout: float = 30.0) -> None:
+    """Block until some process has bound UDP ``port`` on 127.0.0.1 (binding it ourselves then fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listened on udp port {port} within {timeout} s")
+
+
 def assert_stylised(frames: list[np.ndarray], size: tuple[int, int]) -> None:
     assert frames and frames[0].shape == (size[1], size[0], 3)
     pattern = moving_pattern(0, *size).astype(float)
@@ -117,7 +130,7 @@ def test_stream_in_stylise_stream_out(transport: str, tiny_filter: Path) -> None
         sender = peer(f"tcp://127.0.0.1:{port_in}", "mpegts", 40)
     elif transport == "udp":
         job = streamstyle(f"udp://127.0.0.1:{port_in}", *out)
-        time.sleep(3)  # UDP has no connection: let streamstyle start listening
+        wait_for_udp_listener(port_in)  # UDP has no connection: what is sent before streamstyle listens is lost
         sender = peer(f"udp://127.0.0.1:{port_in}?pkt_size=1316", "mpegts", 40)
     else:
         url = f"rtsp://127.0.0.1:{port_in}/live"

@@ -31,7 +31,7 @@ def per_frame_loop(path: Path, model: torch.nn.Module) -> list[np.ndarray]:
 def test_engine_output_equals_the_per_frame_loop(tiny_filter: Path, clip: Path) -> None:
     stage = Stylize("tiny")
     expected = per_frame_loop(clip, stage.filter.load_model())
-    with Pipeline(open_source(clip), [stage], device="cpu", batch_size=4) as pipeline:
+    with Pipeline(open_source(clip), [stage], device="cpu", batch_size=4, precision="fp32") as pipeline:
         got = [frame for batch in pipeline for frame in batch.pixels.permute(0, 2, 3, 1).numpy()]
     assert len(got) == len(expected) == 10
     for a, b in zip(got, expected, strict=True):

@@ -129,9 +129,9 @@ class Segment(Stage):
         height, width = pixels.shape[-2:]
         scale = self.size / min(height, width)
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        frames = F.interpolate(
-            pixels.to(self._dtype) / 255, size=size, mode="bilinear", antialias=scale < 1, align_corners=False
-        )
+        frames = F.interpolate(  # in fp32: antialiased resizing has no bf16 kernel on the CPU
+            pixels.float() / 255, size=size, mode="bilinear", antialias=scale < 1, align_corners=False
+        ).to(self._dtype)
         logits = self.segmenter.model((frames - self._mean) / self._std)["out"]
         return logits.float().softmax(dim=1)[:, self._indices].sum(dim=1, keepdim=True)
 

@@ -133,7 +133,9 @@ class Stylize(Stage):
         frames = original
         if self.scale != 1.0:
             size = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
-            frames = F.interpolate(original, size=size, mode="bilinear", antialias=True, align_corners=False)
+            frames = F.interpolate(  # in fp32: antialiased resizing has no bf16 kernel on the CPU
+                original.float(), size=size, mode="bilinear", antialias=True, align_corners=False
+            ).to(self._dtype)
         plan = self._tile_plan(frames)
         stylised = self.model(frames) if plan is None else run_plan(self.model, frames, plan)
         if self.scale != 1.0:
