@@ -49,17 +49,21 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 class Receiver(threading.Thread):
-    """Decodes every frame of a stream it listens for (or reads) until it ends or ``timeout``."""
+    """Decodes every frame of a stream it listens for (or reads) until it ends or stays silent ``read_timeout`` s."""
 
-    def __init__(self, url: str, format: str = "mpegts", timeout: float = 30.0, **options: str) -> None:
+    def __init__(
+        self, url: str, format: str = "mpegts", timeout: float = 30.0, read_timeout: float = 5.0, **options: str
+    ) -> None:
         super().__init__(daemon=True)
         self.url, self.format, self.timeout, self.options = url, format, timeout, options
+        self.read_timeout = read_timeout
         self.frames: list[np.ndarray] = []
         self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            with av.open(self.url, format=self.format, options=self.options, timeout=(self.timeout, 5)) as container:
+            timeouts = (self.timeout, self.read_timeout)
+            with av.open(self.url, format=self.format, options=self.options, timeout=timeouts) as container:
                 for frame in container.decode(video=0):
                     self.frames.append(frame.to_ndarray(format="rgb24"))
         except av.error.ExitError:
@@ -122,9 +126,13 @@ def assert_stylised(frames: list[np.ndarray], size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("transport", ["tcp", "udp", "rtsp"])
 def test_stream_in_stylise_stream_out(transport: str, tiny_filter: Path) -> None:
     port_in, port_out = free_port(socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM), free_port()
-    receiver = Receiver(f"tcp://127.0.0.1:{port_out}?listen=1")
+    # udp has no connection: streamstyle waits from when it listens until the sender (a cold Python
+    # process) sends, and after the last frame until it gives up; 4 s was too short on a loaded
+    # machine. The receiver must outwait it, or streamstyle's last write finds it gone.
+    wait = 10 if transport == "udp" else 4
+    receiver = Receiver(f"tcp://127.0.0.1:{port_out}?listen=1", read_timeout=wait + 5)
     receiver.start()
-    out = ["-o", f"tcp://127.0.0.1:{port_out}", "-f", "mpegts", "--style", "tiny", "--timeout", "4"]
+    out = ["-o", f"tcp://127.0.0.1:{port_out}", "-f", "mpegts", "--style", "tiny", "--timeout", str(wait)]
     if transport == "tcp":
         job = streamstyle(f"tcp://127.0.0.1:{port_in}?listen=1", *out)
         sender = peer(f"tcp://127.0.0.1:{port_in}", "mpegts", 40)
