@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +18,12 @@ from streamstyle.models import JohnsonIN, count_parameters
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 AUDIO_RATE = 48000
+
+
+def ctrl_c_enabled() -> None:
+    """``preexec_fn`` for a child that is sent SIGINT: a shell running pytest in the background
+    hands its children SIGINT ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def moving_pattern(index: int, width: int, height: int) -> np.ndarray:

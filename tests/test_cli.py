@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import make_video, probe
+from conftest import ctrl_c_enabled, make_video, probe
 
 from streamstyle import errors
 from streamstyle.cli import main
@@ -164,7 +164,7 @@ def test_interrupt_finishes_a_playable_file(tiny_filter: Path, tmp_path: Path, s
     out = tmp_path / "partial.mp4"
     env = {**os.environ, "STREAMSTYLE_FILTER_PATH": str(tiny_filter.parent)}
     command = [sys.executable, "-m", "streamstyle", str(clip), "-s", "tiny", "-o", str(out), "--device", "cpu"]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_enabled)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(
         p.name.endswith(".part") and p.stat().st_size > 2_000 for p in tmp_path.iterdir()

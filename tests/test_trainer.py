@@ -15,7 +15,7 @@ import pytest
 import torch
 import torchvision
 from click.testing import CliRunner
-from conftest import moving_pattern
+from conftest import ctrl_c_enabled, moving_pattern
 from PIL import Image
 
 from streamstyle import Stylize, stylize_file
@@ -197,7 +197,8 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues(setup: dict[str, Path],
         "--work", str(tmp_path / "runs"), "--output", str(tmp_path / "filters"),
     ]  # fmt: skip
     log = tmp_path / "runs" / "stopped" / "losses.csv"
-    process = subprocess.Popen(args, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_enabled)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
         time.sleep(0.05)
