@@ -695,10 +695,12 @@ def bench(
     """Frames per second of the networks alone and file to file, next to the naive per-frame loop.
 
     \b
-    Random weights (speed does not depend on them); file to file is a generated H.264 clip with
-    AAC audio to H.264 with the audio kept. The naive loop (pytorch/examples style: one frame at
-    a time, fp32, numpy <-> tensor on the host) runs alternately in the same process. The
-    ms/frame columns are the time each step of the engine was busy; the largest sets the pace.
+    Weights come from an installed filter of each network where there is one (so the PSNR of
+    each precision against fp32 means something), else they are random; speed does not depend
+    on them. File to file is a generated H.264 clip with AAC audio to H.264 with the audio kept.
+    The naive loop (pytorch/examples style: one frame at a time, fp32, numpy <-> tensor on the
+    host) runs alternately in the same process. The ms/frame columns are the time each step of
+    the engine was busy; the largest sets the pace.
     """
     try:
         target = resolve_device(device)
