@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from streamstyle.benchmark import psnr
 from streamstyle.filters import find_filter
-from streamstyle.train.evaluate import load_style_loss, score_gatys, score_network
+from streamstyle.train.evaluate import filter_loss, score_gatys, score_network
 from streamstyle.train.gatys import read_image
-from streamstyle.train.losses import LossWeights
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAIRS = {"wave": "lengstrom_wave", "scream": "lengstrom_scream"}
@@ -82,11 +82,6 @@ def load_engstrom(name: str) -> EngstromNet:
     return EngstromNet(torch.load(DATA / "reference" / f"{name}_tf_layout.pth", weights_only=True)).eval()
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / mse))
-
-
 def check_loader() -> tuple[float, int]:
     """PSNR of our run of his wave network on chicago.jpg against his published output.
 
@@ -98,9 +93,9 @@ def check_loader() -> tuple[float, int]:
     content = torch.from_numpy(np.asarray(Image.open(DATA / "content" / "chicago.jpg").convert("RGB")).copy())
     with torch.inference_mode():
         out = load_engstrom("lengstrom_wave")(content.permute(2, 0, 1)[None].float(), crop=False)
-    mine = out[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
+    mine = out[0].clamp(0, 255).round().byte().permute(1, 2, 0)
     height, width = published.shape[:2]
-    return max((psnr(mine[dy : dy + height, :width], published), dy) for dy in range(3))
+    return max((psnr(mine[dy : dy + height, :width], torch.from_numpy(published.copy())), dy) for dy in range(3))
 
 
 def side_by_side(files: list[Path], networks: list[nn.Module], size: int) -> np.ndarray:
@@ -132,11 +127,7 @@ def main() -> None:
     print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'s/image':>8}")
     for ours, his in PAIRS.items():
         item = find_filter(ours)
-        recipe = item.recipe
-        defaults = LossWeights()
-        weights = LossWeights(float(recipe.get("content_weight", defaults.content)),
-                              float(recipe.get("style_weight", defaults.style)), defaults.tv)  # fmt: skip
-        loss = load_style_loss(item.style_image, int(recipe["style_size"]), weights, args.vgg, torch.device("cpu"))
+        loss = filter_loss(item, args.vgg, torch.device("cpu"))
         networks = {f"streamstyle {ours}": item.load_model().eval(), f"Engstrom {his[10:]}": load_engstrom(his)}
         for label, network in networks.items():
             started = time.perf_counter()

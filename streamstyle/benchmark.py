@@ -213,11 +213,13 @@ def run_benchmark(
                 for precision, dtype in dtypes.items():
                     _notify(on_step, f"{label} {precision} model only")
                     speed, output = model_fps(model, frame, target, dtype, batch, frames)
-                    if dtype == torch.float32:
-                        reference = reference if reference is not None else output
-                    elif reference is None:
-                        _, reference = model_fps(model, frame, target, torch.float32, 1, 1)
-                    quality = psnr(output, reference) if trained and dtype != torch.float32 else None
+                    if dtype == torch.float32 and reference is None:
+                        reference = output
+                    quality = None
+                    if trained and dtype != torch.float32:
+                        if reference is None:  # fp32 not asked for, or asked for later
+                            _, reference = model_fps(model, frame, target, torch.float32, 1, 1)
+                        quality = psnr(output, reference)
                     if not files:
                         yield Figures(network, weights, width, height, precision, speed, quality)
                         continue

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import torch
+from torch.nn import functional as F
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,12 @@ class FrameBatch:
             f"pts={self.pts[:1].tolist()}..{self.pts[-1:].tolist()}, time_base={self.time_base}, masks={masks}, "
             f"source={'yes' if self.source is not None else 'no'})"
         )
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int], *, antialias: bool = True) -> torch.Tensor:
+    """Bilinear resize of float frames ``(N, C, H, W)`` to ``size`` (height, width), in their dtype.
+
+    Computed in fp32: antialiased resizing has no bf16 kernel on the CPU.
+    """
+    resized = F.interpolate(frames.float(), size=size, mode="bilinear", antialias=antialias, align_corners=False)
+    return resized.to(frames.dtype)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from streamstyle.frames import FrameBatch
+from streamstyle.frames import FrameBatch, resize_frames
 from streamstyle.masks import TemporalSmoother, feather
 from streamstyle.segmenters import SEGMENTERS, load_segmenter
 from streamstyle.sources import DecodedFrame, open_source
@@ -129,9 +129,7 @@ class Segment(Stage):
         height, width = pixels.shape[-2:]
         scale = self.size / min(height, width)
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        frames = F.interpolate(  # in fp32: antialiased resizing has no bf16 kernel on the CPU
-            pixels.float() / 255, size=size, mode="bilinear", antialias=scale < 1, align_corners=False
-        ).to(self._dtype)
+        frames = resize_frames(pixels.float() / 255, size, antialias=scale < 1).to(self._dtype)
         logits = self.segmenter.model((frames - self._mean) / self._std)["out"]
         return logits.float().softmax(dim=1)[:, self._indices].sum(dim=1, keepdim=True)
 

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from streamstyle.errors import InvalidOptionError
 from streamstyle.filters import Filter, find_filter
-from streamstyle.frames import FrameBatch
+from streamstyle.frames import FrameBatch, resize_frames
 from streamstyle.masks import composite
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
 from streamstyle.stages.base import Param, Stage, parse_bool, parse_range
@@ -133,9 +133,7 @@ class Stylize(Stage):
         frames = original
         if self.scale != 1.0:
             size = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
-            frames = F.interpolate(  # in fp32: antialiased resizing has no bf16 kernel on the CPU
-                original.float(), size=size, mode="bilinear", antialias=True, align_corners=False
-            ).to(self._dtype)
+            frames = resize_frames(original, size)
         plan = self._tile_plan(frames)
         stylised = self.model(frames) if plan is None else run_plan(self.model, frames, plan)
         if self.scale != 1.0:

@@ -74,30 +74,42 @@ def evaluate_filter(
     files = sorted(p for p in Path(images).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InvalidOptionError(f"no images under {images}")
-    painting = Path(style_image) if style_image else item.style_image
-    if painting is None:
-        raise InvalidOptionError(f"filter {item.name!r} has no style image; pass one")
     target = resolve_device(device)
-    recipe = item.recipe
-    defaults = LossWeights()
-    weights = LossWeights(  # Gatys optimises the loss the filter was trained on, where recorded
-        content=float(recipe.get("content_weight", defaults.content)),
-        style=float(recipe.get("style_weight", defaults.style)),
-        tv=float(recipe.get("tv_weight", defaults.tv)),
-    )
-    loss = load_style_loss(painting, int(recipe.get("style_size", size)), weights, vgg, target)
+    loss = filter_loss(item, vgg, target, style_image=style_image, size=size)
     model = item.load_model().to(target)
     scores = score_network(model, files, loss, size=size, on_image=on_image)
     gatys = score_gatys(files[:gatys_images], loss, size=size, steps=gatys_steps, on_image=on_image)
     return Evaluation(scores, gatys)
 
 
-def load_style_loss(
-    painting: Path, style_size: int, weights: LossWeights, vgg: str | Path | None, device: torch.device
+def filter_loss(
+    item: Filter,
+    vgg: str | Path | None,
+    device: torch.device,
+    *,
+    style_image: str | Path | None = None,
+    size: int = 512,
 ) -> PerceptualLoss:
-    """The perceptual loss of ``painting`` (long side ``style_size``) on the loss network ``vgg``."""
+    """The loss ``item`` was trained on, where its recipe records it, on the loss network ``vgg``.
+
+    The painting is ``style_image`` or the filter's, at the recipe's ``style_size`` (else
+    ``size``); the weights are the recipe's, so Gatys optimises what the filter was trained on.
+
+    Raises:
+        InvalidOptionError: no style image.
+    """
+    painting = Path(style_image) if style_image else item.style_image
+    if painting is None:
+        raise InvalidOptionError(f"filter {item.name!r} has no style image; pass one")
+    recipe, defaults = item.recipe, LossWeights()
+    weights = LossWeights(
+        content=float(recipe.get("content_weight", defaults.content)),
+        style=float(recipe.get("style_weight", defaults.style)),
+        tv=float(recipe.get("tv_weight", defaults.tv)),
+    )
     network = load_loss_network(vgg).to(device)
-    return PerceptualLoss(network, read_image(painting, style_size).to(device), weights).to(device)
+    style = read_image(painting, int(recipe.get("style_size", size))).to(device)
+    return PerceptualLoss(network, style, weights).to(device)
 
 
 def score_network(
