@@ -33,11 +33,13 @@ from streamstyle.models import build_model
 from streamstyle.pipeline import Pipeline, RunSummary
 from streamstyle.sinks import open_sink
 from streamstyle.sources import VideoInfo, open_source
-from streamstyle.stages import Scale, Stage, Stylize
+from streamstyle.stages import Denoise, MaskFile, Scale, Segment, Stabilize, Stage, Stylize
+from streamstyle.temporal import WarpingError, warping_error
 
 __all__ = [
     "BackendUnavailableError",
     "DecodeError",
+    "Denoise",
     "DeviceError",
     "EncoderError",
     "Filter",

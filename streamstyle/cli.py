@@ -232,7 +232,8 @@ def main() -> None:
     type=click.FloatRange(0, 1),
     default=0.0,
     show_default=True,
-    help="Temporal stabilisation: 0 = off, 0.5 = less flicker, 1 = strokes follow the content.",
+    help="Less flicker: 0 = off; 0.5 filters the input along the motion (denoise=0.9) and blends in the "
+    "previous output (stabilize=0.3); 1 blends more (stabilize=0.6).",
 )
 @click.option(
     "--region",

@@ -25,7 +25,8 @@ from streamstyle.reconnect import ReconnectingSource
 from streamstyle.sequences import is_sequence_pattern
 from streamstyle.sinks import STDOUT, Sink, TeeSink, check_output_path, open_sink
 from streamstyle.sources import IMAGE_SUFFIXES, LAVFI_PREFIX, STDIN, VideoInfo, open_source
-from streamstyle.stages import MaskFile, Segment, Stabilize, Stage, Stylize
+from streamstyle.stages import MaskFile, Segment, Stage, Stylize
+from streamstyle.stages.stabilize import stability_stages
 
 
 def default_output_path(input: str | Path, stages: Sequence[Stage]) -> Path:
@@ -108,8 +109,9 @@ def stylize_file(
             ``smooth``, ``seg_every``: see :class:`~streamstyle.stages.Segment`).
         background_style: a second filter for the background; ``style`` then takes the foreground.
         mask: a mask video or image (white = foreground) used instead of segmentation.
-        stability: 0 stylises each frame alone; up to 1 blends in the previous output along the
-            motion (see :class:`~streamstyle.stages.Stabilize`).
+        stability: 0 stylises each frame alone; up to 1 filters the input along the motion
+            before the network and blends in the previous output after it (see
+            :func:`~streamstyle.stages.stabilize.stability_stages`).
         input_format, input_options, capture_size, capture_rate, timeout, realtime: how the
             input is opened (see :func:`~streamstyle.sources.open_source`).
         reconnect: for a network input, seconds to keep trying to reconnect after the stream
@@ -145,8 +147,9 @@ def stylize_file(
         stages = _stages(style, looks, regions, graph)
     if stability:
         if graph is not None:
-            raise InvalidOptionError("give --stability or a stabilize stage in --graph, not both")
-        stages.append(Stabilize(stability))
+            raise InvalidOptionError("give --stability or denoise/stabilize stages in --graph, not both")
+        denoise, stabilize = stability_stages(stability)
+        stages = [denoise, *stages, stabilize]
     if output is None and not (preview or virtual_camera):
         output = default_output_path(input, stages)
     if output is not None and _is_local_file(output):

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from streamstyle.motion import Motion
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,10 @@ class FrameBatch:
         source: optional, the frames as they entered the graph (uint8, same shape as
             ``pixels``), so a stage can look at the input after earlier stages changed the
             pixels (region stylisation, flow); dropped when a stage changes the size.
+        motion: optional, for each frame its motion from the frame before (``None`` for the
+            first frame and at scene cuts), measured on the input frames by the first temporal
+            stage and reused by later ones (see :mod:`streamstyle.motion`); dropped with ``source``
+            (a resize by :class:`~streamstyle.stages.Scale` keeps it: motion applies at any size).
     """
 
     pixels: torch.Tensor
@@ -29,6 +38,7 @@ class FrameBatch:
     time_base: Fraction
     masks: torch.Tensor | None = None
     source: torch.Tensor | None = None
+    motion: tuple[Motion | None, ...] | None = None
 
     def __post_init__(self) -> None:
         p = self.pixels
@@ -53,6 +63,8 @@ class FrameBatch:
         if self.source is not None and (self.source.shape != p.shape or self.source.dtype != torch.uint8):
             got = f"{self.source.dtype} {tuple(self.source.shape)}"
             raise ValueError(f"source must be uint8 {tuple(p.shape)}, got {got}")
+        if self.motion is not None and len(self.motion) != p.shape[0]:
+            raise ValueError(f"motion must have one entry per frame ({p.shape[0]}), got {len(self.motion)}")
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
@@ -63,14 +75,18 @@ class FrameBatch:
         return self.pixels.shape[3], self.pixels.shape[2]
 
     def with_pixels(self, pixels: torch.Tensor) -> FrameBatch:
-        """The same frames and timing with new pixels (masks and source dropped if the size changes)."""
+        """The same frames and timing with new pixels (masks, source and motion dropped if the size changes)."""
         if pixels.shape[2:] == self.pixels.shape[2:]:
             return replace(self, pixels=pixels)
-        return replace(self, pixels=pixels, masks=None, source=None)
+        return replace(self, pixels=pixels, masks=None, source=None, motion=None)
 
     def with_masks(self, masks: torch.Tensor) -> FrameBatch:
         """The same batch with new region masks."""
         return replace(self, masks=masks)
+
+    def with_motion(self, motion: tuple[Motion | None, ...]) -> FrameBatch:
+        """The same batch with the motion of its input frames."""
+        return replace(self, motion=motion)
 
     @property
     def input_pixels(self) -> torch.Tensor:
@@ -82,7 +98,7 @@ class FrameBatch:
         return (
             f"FrameBatch(n={len(self)}, size={self.size[0]}x{self.size[1]}, device={self.pixels.device}, "
             f"pts={self.pts[:1].tolist()}..{self.pts[-1:].tolist()}, time_base={self.time_base}, masks={masks}, "
-            f"source={'yes' if self.source is not None else 'no'})"
+            f"source={'yes' if self.source is not None else 'no'}, motion={'yes' if self.motion is not None else 'no'})"
         )
 
 
@@ -93,3 +109,8 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int], *, antialias: boo
     """
     resized = F.interpolate(frames.float(), size=size, mode="bilinear", antialias=antialias, align_corners=False)
     return resized.to(frames.dtype)
+
+
+def to_host(pixels: torch.Tensor) -> np.ndarray:
+    """Frames as numpy images: ``(N, 3, H, W)`` uint8 on any device -> ``(N, H, W, 3)`` uint8."""
+    return pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()

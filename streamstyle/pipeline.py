@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from streamstyle.errors import DeviceError, InvalidOptionError
-from streamstyle.frames import FrameBatch
+from streamstyle.frames import FrameBatch, to_host
 from streamstyle.sinks import Sink
 from streamstyle.sources import DecodedFrame, Source
 from streamstyle.stages import Stage
@@ -321,7 +321,7 @@ class Pipeline:
 
     @staticmethod
     def _to_host(batch: FrameBatch, decoded: list[DecodedFrame]) -> list[DecodedFrame]:
-        rgb = batch.pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        rgb = to_host(batch.pixels)
         return [
             DecodedFrame(pixels, frame.pts, frame.duration, frame.arrived)
             for pixels, frame in zip(rgb, decoded, strict=True)

@@ -108,7 +108,7 @@ def test_scene_cut_resets_history(tiny_filter: Path, tmp_path: Path) -> None:
     stage = Stabilize(0.8)
     plain = run(path, [Stylize("tiny")])
     steady = run(path, [Stylize("tiny"), stage])
-    assert stage.cuts == 1
+    assert stage.tracker.cuts == 1
     assert np.array_equal(steady[5], plain[5])  # first frame of the new scene: unstabilised
     assert not np.array_equal(steady[4], plain[4]) and not np.array_equal(steady[6], plain[6])
 

@@ -44,7 +44,7 @@ class Scale(Stage):
 
     @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
-        """Resize the pixels, and with them the source frames and masks the batch carries."""
+        """Resize the pixels, and with them the source frames and masks (motion applies at any size)."""
         width, height = self.output_size(*batch.size)
         if (width, height) == batch.size:
             return batch
@@ -53,7 +53,7 @@ class Scale(Stage):
         if source is not None:
             source = pixels if source is batch.pixels else _resize(source, width, height)
         masks = None if batch.masks is None else _resize(batch.masks, width, height)
-        return FrameBatch(pixels, batch.pts, batch.time_base, masks=masks, source=source)
+        return FrameBatch(pixels, batch.pts, batch.time_base, masks=masks, source=source, motion=batch.motion)
 
 
 def _resize(frames: torch.Tensor, width: int, height: int) -> torch.Tensor:

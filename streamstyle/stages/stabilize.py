@@ -13,10 +13,15 @@ averaging two unaligned stroke patterns lowers their contrast, which moves the s
 statistics far more than the flicker it removes. So the previous output is warped bicubically,
 and after the blend each detail band (Gaussian differences at :data:`DETAIL_SIGMAS`) whose
 local energy fell below that of the current stylised frame is scaled back up to it
-(:func:`restore_detail`).
+(:func:`restore_detail`). Even so, averaging changes the strokes' higher-order statistics, which
+the style (Gram) loss sees: on the real clips a blend of 0.5 moves it by up to 13%. So
+``--stability`` leans first on :class:`~streamstyle.stages.denoise.Denoise` before the network,
+whose output frames stay the network's own, and adds a lighter blend here
+(:func:`stability_stages`).
 
-Flow needs the frames before stylisation: the stage reads them from
-:attr:`~streamstyle.frames.FrameBatch.input_pixels` (the frames as they entered the graph).
+Flow follows the frames before stylisation (:attr:`~streamstyle.frames.FrameBatch.input_pixels`);
+it comes from the batch when an earlier stage measured it (:mod:`streamstyle.motion`), such as
+the :class:`~streamstyle.stages.denoise.Denoise` stage that ``--stability`` puts before the network.
 """
 
 from __future__ import annotations
@@ -27,20 +32,12 @@ import cv2
 import numpy as np
 import torch
 
-from streamstyle.frames import FrameBatch
-from streamstyle.scenecut import CUT_THRESHOLD, SceneCuts
+from streamstyle.errors import InvalidOptionError
+from streamstyle.frames import FrameBatch, to_host
+from streamstyle.motion import Motion, MotionTracker, measured_motion
+from streamstyle.scenecut import CUT_THRESHOLD
 from streamstyle.stages.base import Param, Stage, parse_range
-from streamstyle.temporal import FlowPreset, correspondence, gray, resize_flow, sample_positions
-
-FLOW_PRESET: FlowPreset = "medium"
-"""DIS preset of the flow (``fast`` misplaces strokes enough to undo much of the blend's gain)."""
-
-FLOW_SIDE = 1280
-"""Flow is computed on frames shrunk to at most this many pixels on the long side, then upsampled.
-
-At 640 the upsampled flow misplaces strokes by a pixel or so on 720p frames, which costs about
-half the flicker reduction there; 1280 costs 0.2 s more per 720p frame on one CPU thread.
-"""
+from streamstyle.stages.denoise import Denoise
 
 DETAIL_SIGMAS = (1.0, 2.0, 4.0)
 """Gaussian sigmas (pixels) bounding the detail bands whose local energy is restored; coarser is blended only."""
@@ -55,8 +52,8 @@ MAX_GAIN = 2.0
 class Stabilize(Stage):
     """Blend each stylised frame with the previous output warped along the original motion, keeping its detail.
 
-    State (the previous original and output) carries across batches, so use one instance
-    per video, or call :meth:`reset` between videos.
+    State (the previous output, and the motion tracker) carries across batches, so use one
+    instance per video, or call :meth:`reset` between videos.
 
     Args:
         strength: weight of the warped previous output where the flow is trusted; 0 turns
@@ -64,10 +61,7 @@ class Stabilize(Stage):
             take new strokes).
         cut: scene-cut threshold of :class:`~streamstyle.scenecut.SceneCuts`: when the mean
             absolute difference of consecutive grey thumbnails (in [0, 1]) exceeds it, history
-            is dropped; 1 never cuts.
-
-    Attributes:
-        cuts: scene cuts seen so far.
+            is dropped; 1 never cuts. Unused when an earlier stage measured the motion.
     """
 
     name = "stabilize"
@@ -79,49 +73,55 @@ class Stabilize(Stage):
     def __init__(self, strength: float = 0.5, *, cut: float = CUT_THRESHOLD) -> None:
         self.strength = self.check_option("strength", strength)
         self.cut = self.check_option("cut", cut)
-        self.cuts = 0
-        self._scene_cuts = SceneCuts(self.cut)
-        self.reset()
+        self.tracker = MotionTracker(self.cut)
+        self._previous_output: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forget the previous frame, so the next frame passes unchanged."""
-        self._previous_luma: np.ndarray | None = None
-        self._previous_output: np.ndarray | None = None
-        self._scene_cuts.reset()
+        self._previous_output = None
+        self.tracker.reset()
 
     @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         if self.strength == 0.0:
             return batch
-        cuts = self._scene_cuts(batch.input_pixels)
-        frames = zip(_to_host(batch.input_pixels), _to_host(batch.pixels), cuts, strict=True)
-        outputs = np.stack([self._step(original, stylised, cut) for original, stylised, cut in frames])
-        return batch.with_pixels(torch.from_numpy(outputs).permute(0, 3, 1, 2).to(batch.pixels.device))
+        motion = measured_motion(batch, self.tracker)
+        frames = zip(to_host(batch.pixels), motion, strict=True)
+        outputs = np.stack([self._step(stylised, frame_motion) for stylised, frame_motion in frames])
+        pixels = torch.from_numpy(outputs).permute(0, 3, 1, 2).to(batch.pixels.device)
+        return batch.with_motion(motion).with_pixels(pixels)
 
-    def _step(self, original: np.ndarray, stylised: np.ndarray, cut: bool) -> np.ndarray:
-        """Stabilise one frame; ``original`` and ``stylised`` are ``(H, W, 3)`` uint8."""
-        luma = _shrink(gray(original))
-        previous_luma, previous_output = self._previous_luma, self._previous_output
+    def _step(self, stylised: np.ndarray, motion: Motion | None) -> np.ndarray:
+        """Stabilise one ``(H, W, 3)`` uint8 frame."""
+        previous = self._previous_output
         output = stylised
-        if cut:
-            self.cuts += 1
-        elif previous_luma is not None and previous_output is not None and previous_output.shape == stylised.shape:
-            output = self._blend(previous_luma, luma, previous_output, stylised)
-        self._previous_luma, self._previous_output = luma, output
+        if motion is not None and previous is not None and previous.shape == stylised.shape:
+            output = self._blend(motion, previous, stylised)
+        self._previous_output = output
         return output
 
-    def _blend(
-        self, previous_luma: np.ndarray, luma: np.ndarray, previous_output: np.ndarray, stylised: np.ndarray
-    ) -> np.ndarray:
-        match = correspondence(previous_luma, luma, preset=FLOW_PRESET)
+    def _blend(self, motion: Motion, previous_output: np.ndarray, stylised: np.ndarray) -> np.ndarray:
         height, width = stylised.shape[:2]
-        xs, ys = sample_positions(resize_flow(match.flow, width, height))
-        warped = cv2.remap(previous_output, xs, ys, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        trust = cv2.resize(match.visible.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        weight = self.strength * trust
+        warped = motion.carry(previous_output.astype(np.float32))
+        weight = self.strength * motion.trust(width, height)
         current = stylised.astype(np.float32)
-        blended = cv2.blendLinear(warped.astype(np.float32), current, weight, 1.0 - weight)
+        blended = cv2.blendLinear(warped, current, weight, 1.0 - weight)
         return np.clip(np.rint(restore_detail(blended, current)), 0, 255).astype(np.uint8)
+
+
+def stability_stages(stability: float) -> tuple[Denoise, Stabilize]:
+    """The stages ``--stability`` puts before and after the network, from one strength in [0, 1].
+
+    The input filter does most of the work at little cost in style, so it rises first, to
+    ``denoise=0.9`` at 0.5; the output blend, which costs style as it grows, rises all along,
+    to ``stabilize=0.6`` at 1 (README, Flicker, for what each level measured).
+
+    Raises:
+        InvalidOptionError: ``stability`` outside [0, 1].
+    """
+    if not 0.0 <= stability <= 1.0:
+        raise InvalidOptionError(f"stability must be in [0, 1], got {stability}")
+    return Denoise(round(min(0.9, 1.8 * stability), 3)), Stabilize(round(0.6 * stability, 3))
 
 
 def restore_detail(blended: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -157,18 +157,3 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
 def _energy(band: np.ndarray, sigma: float) -> np.ndarray:
     """Squares summed over the channels and averaged locally: ``(H, W, 3)`` -> ``(H, W)`` float32."""
     return _blur(cv2.transform(cv2.multiply(band, band), np.ones((1, 3), np.float32)), sigma)
-
-
-def _shrink(luma: np.ndarray) -> np.ndarray:
-    """Grey frame shrunk (area average) to at most :data:`FLOW_SIDE` on the long side."""
-    height, width = luma.shape
-    factor = FLOW_SIDE / max(height, width)
-    if factor >= 1.0:
-        return luma
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    return cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
-
-
-def _to_host(pixels: torch.Tensor) -> np.ndarray:
-    """``(N, 3, H, W)`` uint8 on any device -> ``(N, H, W, 3)`` uint8 numpy."""
-    return pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
