@@ -46,7 +46,7 @@ from streamstyle.train.vgg import load_loss_network
 
 VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 SHARED_VGG = VIDEO_DIR.parent / "weights" / "vgg19_normalised_conv1-4_fp16.pth"
-CLIPS = ("juggle_720p.mp4", "bedroom_540p.mp4", "carphone_176x144.mp4")
+CLIPS = ("juggle_720p.mp4", "bedroom_540p.mp4", "carphone_176x144.mp4", "fox.mp4")
 
 
 def read_frames(path: Path, count: int) -> list[np.ndarray]:
