@@ -40,9 +40,8 @@ from streamstyle.frames import to_host
 from streamstyle.sources import DecodedFrame
 from streamstyle.stages.stabilize import stability_stages
 from streamstyle.temporal import frames_warping_error
-from streamstyle.train.gatys import read_image
+from streamstyle.train.evaluate import filter_loss
 from streamstyle.train.losses import PerceptualLoss
-from streamstyle.train.vgg import load_loss_network
 
 VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 SHARED_VGG = VIDEO_DIR.parent / "weights" / "vgg19_normalised_conv1-4_fp16.pth"
@@ -139,15 +138,6 @@ def mean_style_loss(frames: list[np.ndarray], loss: PerceptualLoss) -> float:
     return float(np.mean(values))
 
 
-def style_loss_for(style: str, vgg: Path) -> PerceptualLoss:
-    """The filter's style target on the loss network, at the size the filter was trained with."""
-    item = find_filter(style)
-    if item.style_image is None:
-        raise SystemExit(f"filter {style!r} has no style image to measure style loss against")
-    size = int(item.recipe.get("style_size", 512))
-    return PerceptualLoss(load_loss_network(vgg), read_image(item.style_image, size))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--style", default="starry", help="filter name or folder (default: starry)")
@@ -164,7 +154,7 @@ def main() -> int:
         print(f"skipped: no clips at {VIDEO_DIR}")
         return 0
     try:
-        find_filter(args.style)
+        loss = filter_loss(find_filter(args.style), args.vgg, torch.device("cpu"))
         methods = methods_for(args.style, args.stability or [0.5, 1.0], args.graph, args.compare)
     except StreamStyleError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -174,11 +164,7 @@ def main() -> int:
     cost = stability_ms_per_frame(VIDEO_DIR / CLIPS[0], 24, args.batch_size)
     print(f"--stability 0.5 stages alone at 1280x720: {cost:.1f} ms/frame\n")
     print(f"first {args.frames} frames, filter {args.style!r}; ms/frame: wall time, decode to output")
-    loss = style_loss_for(args.style, args.vgg)
     print(f"style loss: unweighted Gram distance on {loss.network.name}")
-    run_frames(
-        VIDEO_DIR / CLIPS[-1], [Stylize(args.style)], 2 * args.batch_size, args.batch_size, args.device
-    )  # warm-up
     header = f"{'clip':<22} {'method':<34} {'warping error':>13} {'change':>7} {'style loss':>10} {'change':>7}"
     print(f"{header} {'ms/frame':>9}")
     try:

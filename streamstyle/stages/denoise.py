@@ -17,25 +17,20 @@ the unfiltered frames rides on the batch for a later ``stabilize``.
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
-import torch
-
 from streamstyle.errors import InvalidOptionError
-from streamstyle.frames import FrameBatch, to_host
-from streamstyle.motion import Motion, MotionTracker, measured_motion
+from streamstyle.frames import FrameBatch
 from streamstyle.scenecut import CUT_THRESHOLD
-from streamstyle.stages.base import Param, Stage, parse_range
+from streamstyle.stages.base import Param, parse_range
+from streamstyle.stages.recursive import RecursiveFilter
 
 MAX_STRENGTH = 0.95
 """Strongest filter: at 1 the trusted parts of the frame would never change again."""
 
 
-class Denoise(Stage):
+class Denoise(RecursiveFilter):
     """Average each frame with the previous filtered frame carried along the motion, where the flow is trusted.
 
-    State (the previous filtered frame, and the motion tracker) carries across batches, so use
-    one instance per video, or call :meth:`reset` between videos.
+    State carries across batches (see :class:`~streamstyle.stages.recursive.RecursiveFilter`).
 
     Args:
         strength: weight of the carried previous frame where the flow is trusted; 0 turns the
@@ -55,34 +50,12 @@ class Denoise(Stage):
     )
 
     def __init__(self, strength: float = 0.9, *, cut: float = CUT_THRESHOLD) -> None:
-        self.strength = self.check_option("strength", strength)
-        self.cut = self.check_option("cut", cut)
-        self.tracker = MotionTracker(self.cut)
-        self._previous: np.ndarray | None = None
+        super().__init__(strength, cut=cut)
 
-    def reset(self) -> None:
-        """Forget the previous frame, so the next frame passes unchanged."""
-        self._previous = None
-        self.tracker.reset()
-
-    @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         if self.strength == 0.0:
             return batch
         if batch.source is not None and batch.source is not batch.pixels:
             raise InvalidOptionError("denoise filters the input frames: put it before the stages that change them")
-        motion = measured_motion(batch, self.tracker)
-        frames = zip(to_host(batch.pixels), motion, strict=True)
-        filtered = np.stack([self._step(frame, frame_motion) for frame, frame_motion in frames])
-        pixels = torch.from_numpy(filtered).permute(0, 3, 1, 2).to(batch.pixels.device)
+        pixels, motion = self.filter(batch)
         return FrameBatch(pixels, batch.pts, batch.time_base, masks=batch.masks, source=pixels, motion=motion)
-
-    def _step(self, frame: np.ndarray, motion: Motion | None) -> np.ndarray:
-        """Filter one ``(H, W, 3)`` uint8 frame; the unrounded result is carried to the next."""
-        current = frame.astype(np.float32)
-        previous = self._previous
-        if motion is not None and previous is not None and previous.shape == current.shape:
-            weight = self.strength * motion.trust(current.shape[1], current.shape[0])
-            current = cv2.blendLinear(motion.carry(previous), current, weight, 1.0 - weight)
-        self._previous = current
-        return np.clip(np.rint(current), 0, 255).astype(np.uint8)

@@ -30,14 +30,13 @@ import math
 
 import cv2
 import numpy as np
-import torch
 
 from streamstyle.errors import InvalidOptionError
-from streamstyle.frames import FrameBatch, to_host
-from streamstyle.motion import Motion, MotionTracker, measured_motion
+from streamstyle.frames import FrameBatch
 from streamstyle.scenecut import CUT_THRESHOLD
-from streamstyle.stages.base import Param, Stage, parse_range
+from streamstyle.stages.base import Param, parse_range
 from streamstyle.stages.denoise import Denoise
+from streamstyle.stages.recursive import RecursiveFilter
 
 DETAIL_SIGMAS = (1.0, 2.0, 4.0)
 """Gaussian sigmas (pixels) bounding the detail bands whose local energy is restored; coarser is blended only."""
@@ -49,11 +48,10 @@ MAX_GAIN = 2.0
 """Largest factor a detail band is scaled up by, so a band the blend has nearly flattened is not blown up."""
 
 
-class Stabilize(Stage):
+class Stabilize(RecursiveFilter):
     """Blend each stylised frame with the previous output warped along the original motion, keeping its detail.
 
-    State (the previous output, and the motion tracker) carries across batches, so use one
-    instance per video, or call :meth:`reset` between videos.
+    State carries across batches (see :class:`~streamstyle.stages.recursive.RecursiveFilter`).
 
     Args:
         strength: weight of the warped previous output where the flow is trusted; 0 turns
@@ -71,42 +69,17 @@ class Stabilize(Stage):
     )
 
     def __init__(self, strength: float = 0.5, *, cut: float = CUT_THRESHOLD) -> None:
-        self.strength = self.check_option("strength", strength)
-        self.cut = self.check_option("cut", cut)
-        self.tracker = MotionTracker(self.cut)
-        self._previous_output: np.ndarray | None = None
+        super().__init__(strength, cut=cut)
 
-    def reset(self) -> None:
-        """Forget the previous frame, so the next frame passes unchanged."""
-        self._previous_output = None
-        self.tracker.reset()
-
-    @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         if self.strength == 0.0:
             return batch
-        motion = measured_motion(batch, self.tracker)
-        frames = zip(to_host(batch.pixels), motion, strict=True)
-        outputs = np.stack([self._step(stylised, frame_motion) for stylised, frame_motion in frames])
-        pixels = torch.from_numpy(outputs).permute(0, 3, 1, 2).to(batch.pixels.device)
+        pixels, motion = self.filter(batch)
         return batch.with_motion(motion).with_pixels(pixels)
 
-    def _step(self, stylised: np.ndarray, motion: Motion | None) -> np.ndarray:
-        """Stabilise one ``(H, W, 3)`` uint8 frame."""
-        previous = self._previous_output
-        output = stylised
-        if motion is not None and previous is not None and previous.shape == stylised.shape:
-            output = self._blend(motion, previous, stylised)
-        self._previous_output = output
-        return output
-
-    def _blend(self, motion: Motion, previous_output: np.ndarray, stylised: np.ndarray) -> np.ndarray:
-        height, width = stylised.shape[:2]
-        warped = motion.carry(previous_output.astype(np.float32))
-        weight = self.strength * motion.trust(width, height)
-        current = stylised.astype(np.float32)
-        blended = cv2.blendLinear(warped, current, weight, 1.0 - weight)
-        return np.clip(np.rint(restore_detail(blended, current)), 0, 255).astype(np.uint8)
+    def finish(self, blended: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """The blend with its detail restored, rounded as the output frame is."""
+        return np.clip(np.rint(restore_detail(blended, current)), 0, 255)
 
 
 def stability_stages(stability: float) -> tuple[Denoise, Stabilize]:
