@@ -31,10 +31,11 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from streamstyle.device import resolve_device, resolve_precision
 from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, file_sha256, list_filters
 from streamstyle.models import build_model, count_parameters
-from streamstyle.pipeline import STEPS, resolve_device, resolve_precision
+from streamstyle.pipeline import STEPS
 from streamstyle.stages import Stylize
 
 LIGHTEST = "stylebank"

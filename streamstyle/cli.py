@@ -25,13 +25,14 @@ from streamstyle import __version__
 from streamstyle.benchmark import LIGHTEST, SIZES, Figures, run_benchmark
 from streamstyle.capture import camera_device
 from streamstyle.controls import LiveControls
+from streamstyle.device import PRECISIONS, resolve_device, resolve_precision
 from streamstyle.errors import InvalidOptionError, StreamStyleError
 from streamstyle.export import EXPORT_FORMATS, export_filter
 from streamstyle.files import stylize_file
 from streamstyle.filters import Filter, find_filter, list_filters
 from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.models import ARCHITECTURES
-from streamstyle.pipeline import PRECISIONS, STEPS, RunSummary, resolve_device, resolve_precision
+from streamstyle.pipeline import STEPS, RunSummary
 from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages.stylize import REGIONS, Stylize
 from streamstyle.temporal import warping_error
@@ -516,6 +517,8 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 )
 @click.option("--width", type=click.IntRange(min=4), help="johnson_in only: channels of the first layer (32).")
 @click.option("--crop", type=click.IntRange(min=32), default=256, show_default=True)
+@click.option("--finish-crop", type=click.IntRange(min=32), help="Crop size of the last --finish-iterations steps.")
+@click.option("--finish-iterations", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option(
@@ -556,6 +559,13 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 @click.option("--tv-weight", type=float, default=LossWeights.tv, show_default=True)
 @click.option("--content-loss", type=click.Choice(CONTENT_LOSSES), default="mse", show_default=True)
 @click.option(
+    "--style-layer-weights",
+    callback=lambda ctx, param, value: _parse_floats(ctx, param, value, 4),
+    default=",".join(f"{w:g}" for w in LossWeights.style_layers),
+    show_default=True,
+    help="Weights of the style layers relu1_2,relu2_2,relu3_x,relu4_x (deeper = larger motifs).",
+)
+@click.option(
     "--temporal-weight",
     type=click.FloatRange(min=0),
     default=0.0,
@@ -582,6 +592,10 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 )
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --work.")
 @click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True,
+    help="Autocast arithmetic (auto: bf16 on CUDA and on CPUs with AVX512-BF16/AMX).",
+)  # fmt: skip
 @click.option("--content-set", default="", help="Name of the content photo set, for the metadata.")
 @click.option("--title", default="", help="Painting title, for the metadata.")
 @click.option("--artist", default="unknown", help="Painter, for the metadata.")
@@ -596,13 +610,14 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
     --fine-tune continues from a trained filter, e.g. with --temporal-weight for less flicker.
     """
     credit = StyleCredit(*(options.pop(key) for key in ("title", "artist", "year", "credit", "licence")))
-    loss_keys = ("content_weight", "style_weight", "tv_weight", "content_loss")
+    loss_keys = ("content_weight", "style_weight", "tv_weight", "content_loss", "style_layer_weights")
     weights = LossWeights(*(options.pop(key) for key in loss_keys))
     arch_options = {"width": width} if width else {}
     start_filter = options.pop("start_filter")
     if start_filter is not None and options["base_filter"] is not None:
         _fail(InvalidOptionError("give --add-style or --fine-tune, not both"))
     options["base_filter"] = options["base_filter"] or start_filter
+    options["finish_crop"] = options["finish_crop"] or 0
     try:
         config = TrainConfig(weights=weights, credit=credit, arch_options=arch_options, **options)
         trainer = Trainer(config, resume=resume)
@@ -614,6 +629,11 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
         def on_step(step: int, terms: dict[str, float]) -> None:
             progress.update(1)
             progress.set_postfix(phase=trainer.phase_at(step - 1).name, loss=f"{terms['total']:.4g}")
+            if not show and step % 100 == 0:  # a log file gets a line per 100 steps instead of a bar
+                seconds = trainer.seconds / max(step, 1)
+                click.echo(
+                    f"step {step}/{trainer.total_steps} loss {terms['total']:.4g} {seconds:.3f} s/step", err=True
+                )
 
         try:
             folder = trainer.run(on_step)
@@ -622,7 +642,8 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
         except KeyboardInterrupt:
             click.echo(f"interrupted at step {trainer.step}; checkpoint saved, continue with --resume", err=True)
             sys.exit(EXIT_INTERRUPTED)
-    click.echo(f"wrote {folder} ({trainer.step} steps, {trainer.seconds:.0f} s)", err=True)
+    per_step = trainer.seconds / max(trainer.step, 1)
+    click.echo(f"wrote {folder} ({trainer.step} steps, {trainer.seconds:.0f} s, {per_step:.3f} s/step)", err=True)
 
 
 @main.command()
@@ -653,6 +674,16 @@ def evaluate(style: str, images: str, **options: Any) -> None:
         click.echo(f"{label:<24} {scores.images:>6} {scores.content:>12.5g} {scores.style:>12.5g}")
     if result.style_ratio is not None:
         click.echo(f"style loss / Gatys style loss: {result.style_ratio:.2f}")
+
+
+def _parse_floats(ctx: click.Context, param: click.Parameter, value: str, count: int) -> tuple[float, ...]:
+    try:
+        numbers = tuple(float(item) for item in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give {count} comma-separated numbers") from None
+    if len(numbers) != count or min(numbers) < 0:
+        raise click.BadParameter(f"{value!r}: give {count} comma-separated numbers >= 0")
+    return numbers
 
 
 def _parse_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:

@@ -17,9 +17,10 @@ from urllib.parse import urlparse
 
 from streamstyle.capture import camera_device
 from streamstyle.controls import LiveControls, StyleSwitch
+from streamstyle.device import DeviceName
 from streamstyle.errors import InvalidOptionError
 from streamstyle.graph import build_graph
-from streamstyle.pipeline import DeviceName, Pipeline, RunSummary
+from streamstyle.pipeline import Pipeline, RunSummary
 from streamstyle.realtime import fit_scale
 from streamstyle.reconnect import ReconnectingSource
 from streamstyle.sequences import is_sequence_pattern

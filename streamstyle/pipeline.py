@@ -11,78 +11,25 @@ dropped (and counted) instead of piling up as latency.
 
 from __future__ import annotations
 
-import functools
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from streamstyle.errors import DeviceError, InvalidOptionError
+from streamstyle.device import DeviceName, resolve_device, resolve_precision
+from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch, to_host
 from streamstyle.sinks import Sink
 from streamstyle.sources import DecodedFrame, Source
 from streamstyle.stages import Stage
 
-DeviceName = Literal["auto", "cpu", "cuda"]
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 STEPS = ("decode", "upload", "model", "download", "encode")
 """The steps a frame goes through, as timed in :attr:`RunSummary.busy`."""
 _END = object()
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """Whether the CPU has bf16 arithmetic (x86 AVX512-BF16 or AMX-BF16), from ``/proc/cpuinfo``.
-
-    Without it (or off Linux) bf16 is emulated and slower than fp32, so ``auto`` keeps fp32.
-    """
-    try:
-        described = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", described) is not None
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` is CUDA when available, else the CPU; ``cuda[:N]`` must be available.
-
-    Raises:
-        InvalidOptionError: not a device name streamstyle knows.
-        DeviceError: CUDA asked for but not available.
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise InvalidOptionError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError("CUDA was asked for but no CUDA device is available; use --device cpu or auto")
-    return torch.device(device)
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """``auto`` is fp16 on CUDA, bf16 on a CPU that computes it natively, else fp32; or one of :data:`PRECISIONS`.
-
-    On a CPU with AVX512-BF16, bf16 ran johnson_in 2.5-2.8x as fast as fp32 (640x360 and 1280x720,
-    2 cores), at 55 dB PSNR against fp32's output (``streamstyle bench``).
-
-    Raises:
-        InvalidOptionError: not a precision streamstyle knows.
-    """
-    if precision == "auto":
-        if device.type == "cuda":
-            return torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    if precision not in PRECISIONS:
-        raise InvalidOptionError(f"unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}")
-    return PRECISIONS[precision]
 
 
 @dataclass

@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import torch
 
+from streamstyle.device import resolve_device, resolve_precision
 from streamstyle.frames import FrameBatch
-from streamstyle.pipeline import resolve_device, resolve_precision
 from streamstyle.stages import Stylize
 
 PROBE_SIDE = 256

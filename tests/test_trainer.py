@@ -20,10 +20,12 @@ from PIL import Image
 
 from streamstyle import Stylize, stylize_file
 from streamstyle.cli import main
+from streamstyle.device import cpu_has_native_bf16, training_precision
 from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import Filter
-from streamstyle.train.losses import LossWeights
+from streamstyle.train.losses import LossWeights, PerceptualLoss
 from streamstyle.train.trainer import TrainConfig, Trainer
+from streamstyle.train.vgg import load_loss_network
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +164,7 @@ def test_torchrun_with_two_gloo_processes_equals_one_process_with_the_whole_batc
 ) -> None:
     common = [
         str(setup["style"]), "--data", str(setup["photos"]), "--width", "8", "--crop", "32", "--iterations", "3",
-        "--style-size", "64", "--vgg", str(setup["vgg"]), "--device", "cpu", "--lr", "0.01",
+        "--style-size", "64", "--vgg", str(setup["vgg"]), "--device", "cpu", "--lr", "0.01", "--precision", "fp32",
     ]  # fmt: skip
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
@@ -261,3 +263,39 @@ def test_fine_tune_needs_the_filters_architecture(setup: dict[str, Path]) -> Non
         "--fine-tune", str(base), "--arch", "stylebank",
     ])  # fmt: skip
     assert result.exit_code != 0 and "not both" in result.output and "Traceback" not in result.output
+
+
+def test_the_last_steps_train_on_the_finish_crop_and_the_recipe_records_it(setup: dict[str, Path]) -> None:
+    trainer = Trainer(config(setup, "finish", iterations=4, finish_crop=48, finish_iterations=2))
+    assert [trainer.content_at(step).crop for step in range(4)] == [32, 32, 48, 48]
+    folder = trainer.run()
+    recipe = Filter.from_folder(folder).recipe
+    assert (recipe["finish_crop_size"], recipe["finish_iterations"]) == (48, 2)
+    assert recipe["seconds_per_iteration"] > 0
+    assert recipe["precision"] in ("float32", "bfloat16")
+
+
+def test_training_precision_follows_the_cpu_rule() -> None:
+    cpu = torch.device("cpu")
+    assert training_precision("auto", cpu) == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert training_precision("fp32", cpu) == torch.float32
+    with pytest.raises(InvalidOptionError, match="fp16"):
+        training_precision("fp16", cpu)
+
+
+def test_style_layer_weights_scale_each_layer_and_are_checked(setup: dict[str, Path]) -> None:
+    network = load_loss_network(setup["vgg"])
+    style, output = torch.rand(1, 3, 48, 48) * 255, torch.rand(2, 3, 40, 40) * 255
+    features = network(output, network.style_layers)
+    equal = PerceptualLoss(network, style, LossWeights(style_layers=(1, 1, 1, 1)))
+    deep_only = PerceptualLoss(network, style, LossWeights(style_layers=(0, 0, 1, 1)))
+    per_layer = equal.layer_distances(output)
+    assert float(deep_only.style_distance(features)) == pytest.approx(
+        per_layer["relu3_3"] + per_layer["relu4_3"], rel=1e-4
+    )
+    assert float(equal.style_distance(features)) == pytest.approx(sum(per_layer.values()), rel=1e-4)
+    with pytest.raises(InvalidOptionError, match="four numbers"):
+        LossWeights(style_layers=(1, 1, 1))
+    result = CliRunner().invoke(main, ["train", str(setup["style"]), "--data", str(setup["photos"]), "--name", "x",
+                                       "--style-layer-weights", "1,banana,1,1"])  # fmt: skip
+    assert result.exit_code == 2 and "comma-separated numbers" in result.output

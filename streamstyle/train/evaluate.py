@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from streamstyle.device import resolve_device
 from streamstyle.errors import InvalidOptionError
 from streamstyle.filters import Filter, find_filter
-from streamstyle.pipeline import resolve_device
 from streamstyle.sources import IMAGE_SUFFIXES
 from streamstyle.train.gatys import read_image
 from streamstyle.train.losses import LossWeights, PerceptualLoss

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from streamstyle.pipeline import resolve_device
+from streamstyle.device import resolve_device
 from streamstyle.sinks import check_output_path, open_sink
 from streamstyle.sources import DecodedFrame, ImageSource, VideoInfo
 from streamstyle.train.losses import LossWeights, PerceptualLoss

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from streamstyle.errors import InvalidOptionError
 from streamstyle.train.vgg import LossNetwork
 
 ContentLoss = Literal["mse", "charbonnier"]
@@ -62,6 +63,11 @@ class LossWeights:
     style: float = 2e4
     tv: float = 2e-3
     content_loss: ContentLoss = "mse"
+    style_layers: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if len(self.style_layers) != 4 or min(self.style_layers) < 0:
+            raise InvalidOptionError("style layer weights: four numbers >= 0, for relu1_2, relu2_2, relu3_x, relu4_x")
 
 
 class PerceptualLoss(nn.Module):
@@ -85,13 +91,22 @@ class PerceptualLoss(nn.Module):
             self.register_buffer(f"gram_{name}", gram_matrix(features[name]))
 
     def style_distance(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Sum over the style layers (equal weights) of the MSE between Gram matrices."""
+        """Sum over the style layers, weighted by ``weights.style_layers``, of the MSE between Gram matrices."""
         distances = []
-        for name in self.network.style_layers:
+        for name, weight in zip(self.network.style_layers, self.weights.style_layers, strict=True):
             gram = gram_matrix(features[name])
             target = getattr(self, f"gram_{name}").expand_as(gram)
-            distances.append(F.mse_loss(gram, target))
+            distances.append(weight * F.mse_loss(gram, target))
         return torch.stack(distances).sum()
+
+    def layer_distances(self, output: torch.Tensor) -> dict[str, float]:
+        """The unweighted Gram distance of ``output`` to the style at each style layer."""
+        features = self.network(output, self.network.style_layers)
+        distances = {}
+        for name in self.network.style_layers:
+            gram = gram_matrix(features[name])
+            distances[name] = float(F.mse_loss(gram, getattr(self, f"gram_{name}").expand_as(gram)))
+        return distances
 
     def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
         layers = {*self.network.style_layers, self.network.content_layer}

@@ -28,10 +28,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from streamstyle.device import resolve_device, training_precision
 from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter, file_sha256
 from streamstyle.models import StyleBankNet, build_model, count_parameters
-from streamstyle.pipeline import resolve_device
 from streamstyle.train.data import ContentImages
 from streamstyle.train.gatys import read_image
 from streamstyle.train.losses import LossWeights, PerceptualLoss
@@ -64,6 +64,8 @@ class TrainConfig:
     architecture: str = "johnson_in"
     arch_options: dict[str, Any] = field(default_factory=dict)
     crop: int = 256
+    finish_crop: int = 0
+    finish_iterations: int = 0
     batch_size: int = 4
     learning_rate: float = 1e-3
     iterations: int = 40_000
@@ -76,6 +78,7 @@ class TrainConfig:
     work: Path = Path("runs")
     output: Path = Path("filters")
     device: str = "auto"
+    precision: str = "auto"
     content_set: str = ""
     credit: StyleCredit = field(default_factory=StyleCredit)
     autoencoder_iterations: int = 2000
@@ -92,6 +95,10 @@ class TrainConfig:
         for key in ("crop", "batch_size", "iterations", "checkpoint_every", "preview_every"):
             if getattr(self, key) < 1:
                 raise InvalidOptionError(f"{key.replace('_', '-')} must be at least 1")
+        if self.finish_iterations and self.finish_crop < 1:
+            raise InvalidOptionError("--finish-iterations needs --finish-crop")
+        if not 0 <= self.finish_iterations <= self.iterations:
+            raise InvalidOptionError("finish-iterations must be between 0 and --iterations")
 
 
 class Trainer:
@@ -108,9 +115,16 @@ class Trainer:
         self.rank, self.world, self.device = _distributed(resolve_device(config.device))
         torch.manual_seed(config.seed)
         self.data = ContentImages(config.data, config.crop, seed=config.seed)
-        memory = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        self.model = self._build_model().to(self.device, memory_format=memory).train()
-        network = load_loss_network(config.vgg).to(self.device)
+        self.finish_data = ContentImages(config.data, config.finish_crop or config.crop, seed=config.seed)
+        self.autocast = training_precision(config.precision, self.device)
+        # channels_last: tensor-core friendly on CUDA, and 1.4x as fast with bf16 on CPUs with AMX
+        self.memory_format = (
+            torch.channels_last
+            if self.device.type == "cuda" or self.autocast != torch.float32
+            else torch.contiguous_format
+        )
+        self.model = self._build_model().to(self.device, memory_format=self.memory_format).train()
+        network = load_loss_network(config.vgg).to(self.device, memory_format=self.memory_format)
         self.losses = [
             PerceptualLoss(network, read_image(path, config.style_size).to(self.device), config.weights).to(self.device)
             for path in config.style_images
@@ -239,14 +253,22 @@ class Trainer:
                 self._forward = DistributedDataParallel(self.model)
         return self.optimizer
 
+    def content_at(self, step: int) -> ContentImages:
+        """The crops of ``step``: the last ``finish_iterations`` steps of each phase use ``finish_crop``."""
+        config = self.config
+        for phase in self.phases:
+            if step < phase.steps:
+                return self.finish_data if step >= phase.steps - config.finish_iterations else self.data
+            step -= phase.steps
+        return self.data
+
     def _train_step(self) -> dict[str, float]:
         # rank r of w takes the batches r, r + w, r + 2w, ... of the one data sequence
-        content = self.data.batch(self.step * self.world + self.rank, self.config.batch_size).to(self.device)
-        if self.device.type == "cuda":  # with bf16 autocast below: tensor-core friendly
-            content = content.contiguous(memory_format=torch.channels_last)
+        data = self.content_at(self.step)
+        content = data.batch(self.step * self.world + self.rank, self.config.batch_size).to(self.device)
+        content = content.contiguous(memory_format=self.memory_format)
         optimizer = self._optimizer_for(self.phase_at(self.step))
-        cuda = self.device.type == "cuda"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast != torch.float32):
             terms = self.phase_at(self.step).loss(self._forward, content)
         if not torch.isfinite(terms["total"]):
             raise TrainingError(
@@ -362,10 +384,15 @@ class Trainer:
                 "tv_weight": config.weights.tv, "content_loss": config.weights.content_loss,
                 "temporal_weight": config.temporal_weight,
                 **({"started_from": str(config.base_filter)} if config.base_filter else {}),
-                "style_size": config.style_size, "crop_size": config.crop, "batch_size": config.batch_size,
+                "style_layer_weights": list(config.weights.style_layers),
+                "style_size": config.style_size, "crop_size": config.crop,
+                **({"finish_crop_size": config.finish_crop, "finish_iterations": config.finish_iterations}
+                   if config.finish_iterations else {}),
+                "batch_size": config.batch_size, "precision": str(self.autocast).removeprefix("torch."),
                 "learning_rate": config.learning_rate, "iterations": self.step, "seed": config.seed,
                 "phases": {phase.name: phase.steps for phase in self.phases},
                 "hardware": _hardware(self.device), "wall_time_s": round(self.seconds),
+                "seconds_per_iteration": round(self.seconds / max(self.step, 1), 3),
                 "final_losses": {key: round(value, 6) for key, value in final.items()},
             },
         }  # fmt: skip
