@@ -22,8 +22,8 @@ import torch
 
 from streamstyle import FrameBatch, Stylize
 from streamstyle.benchmark import write_random_filter
-from streamstyle.segmenters import SEGMENTERS
 from streamstyle.stages import Segment, Stage
+from streamstyle.stages.segmenters import SEGMENTERS
 
 SIZES = ((640, 360), (1280, 720))
 

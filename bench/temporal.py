@@ -37,9 +37,9 @@ import torch
 
 from streamstyle import FrameBatch, Pipeline, Stage, StreamStyleError, Stylize, build_graph, find_filter, open_source
 from streamstyle.frames import to_host
-from streamstyle.sources import DecodedFrame
+from streamstyle.io.media import Frame
 from streamstyle.stages.stabilize import stability_stages
-from streamstyle.temporal import frames_warping_error
+from streamstyle.temporal.metrics import frames_warping_error
 from streamstyle.train.evaluate import filter_loss
 from streamstyle.train.losses import PerceptualLoss
 
@@ -50,7 +50,7 @@ CLIPS = ("juggle_720p.mp4", "bedroom_540p.mp4", "carphone_176x144.mp4", "fox.mp4
 
 def read_frames(path: Path, count: int) -> list[np.ndarray]:
     with open_source(path) as source:
-        frames = (item.rgb for item in source.read() if isinstance(item, DecodedFrame))
+        frames = (item.rgb for item in source.read() if isinstance(item, Frame))
         return list(itertools.islice(frames, count))
 
 

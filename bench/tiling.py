@@ -2,7 +2,7 @@
 
 For each frame size the sample photo is upscaled to it and stylised twice, each run in its
 own process so that the peak resident memory (``ru_maxrss``) belongs to that run alone: once
-whole, once in the tiles :func:`streamstyle.tiling.plan_tiles` chooses for a memory budget
+whole, once in the tiles :func:`streamstyle.stages.tiling.plan_tiles` chooses for a memory budget
 (``--budget-mb``). Reported: seconds for the forward pass, the growth of peak RSS during it,
 the tile side, and the PSNR of the tiled output against the untiled one (both as uint8).
 
@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from streamstyle.filters import find_filter
-from streamstyle.tiling import TilePlan, forward_bytes_per_pixel, plan_tiles, tiled_forward
+from streamstyle.stages.tiling import TilePlan, forward_bytes_per_pixel, plan_tiles, tiled_forward
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.jpg"
 

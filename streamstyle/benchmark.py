@@ -31,9 +31,10 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from streamstyle.checksum import file_sha256
 from streamstyle.device import resolve_device, resolve_precision
-from streamstyle.files import stylize_file
-from streamstyle.filters import Filter, file_sha256, list_filters
+from streamstyle.files import ComputeOptions, OutputOptions, stylize_file
+from streamstyle.filters import Filter, list_filters
 from streamstyle.models import build_model, count_parameters
 from streamstyle.pipeline import STEPS
 from streamstyle.stages import Stylize
@@ -231,8 +232,9 @@ def run_benchmark(
                             naive.append(naive_fps(clip, work / f"naive{round_index}.mp4", model, target))
                         _notify(on_step, f"{label} {precision} file to file")
                         summary = stylize_file(
-                            clip, work / f"engine{round_index}.mp4", style=str(item.path), device=str(target),
-                            precision=precision, batch_size=batch, overwrite=True,
+                            clip, work / f"engine{round_index}.mp4", style=str(item.path),
+                            compute=ComputeOptions(batch_size=batch, device=str(target), precision=precision),
+                            sink=OutputOptions(overwrite=True),
                         )  # fmt: skip
                         engine.append(summary.fps)
                         busy.append({step: summary.busy.get(step, 0.0) / summary.frames for step in STEPS})

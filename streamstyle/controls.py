@@ -36,7 +36,9 @@ class LiveControls:
         region: ``all``, ``foreground`` or ``background``.
         regions: whether a segment stage gives masks, so the region can change.
         on_quit: called when ``q`` or Esc is pressed (or the window closes).
-        scale: the processing scale in use (set by :class:`StyleSwitch`).
+        scale: the processing scale (changed by :meth:`StyleSwitch.set_scale`).
+        fit_scale: at start, choose the largest scale at which the first style keeps up
+            with the input (:func:`~streamstyle.realtime.fit_scale`).
     """
 
     styles: Sequence[str]
@@ -45,6 +47,7 @@ class LiveControls:
     regions: bool = False
     on_quit: Callable[[], None] | None = None
     scale: float = 1.0
+    fit_scale: bool = False
     index: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -68,6 +71,14 @@ class LiveControls:
                 self.region = REGIONS[(REGIONS.index(self.region) + 1) % len(REGIONS)]
         if (char == "q" or key & 0xFF == _ESCAPE) and self.on_quit is not None:
             self.on_quit()
+
+    def overlay_lines(self) -> list[str]:
+        """The preview overlay's lines for these settings: style, strength and region, then the keys."""
+        index, strength, region = self.snapshot()
+        return [
+            f"{self.styles[index]}  strength {strength:.1f}  region {region}",
+            "  ".join(f"{key}: {what.split(':')[0]}" for key, what in KEYS.items()),
+        ]
 
     def snapshot(self) -> tuple[int, float, str]:
         """(style index, strength, region), read together."""

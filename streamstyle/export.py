@@ -12,8 +12,8 @@ from torch import nn
 
 from streamstyle.errors import EncoderError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
+from streamstyle.io.output_path import check_output_path, temporary_path
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
-from streamstyle.sinks import check_output_path, temporary_path
 
 ExportFormat = Literal["onnx", "torchscript"]
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)

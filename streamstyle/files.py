@@ -1,33 +1,84 @@
 """Stylising one input into its outputs: the job behind ``streamstyle INPUT --style NAME``.
 
-The input is anything :func:`~streamstyle.sources.open_source` takes (a file, URL, camera,
-lavfi source, image sequence, stdin); the outputs are a file, stream, image sequence or
-stdout (:func:`~streamstyle.sinks.open_sink`), a preview window and/or a virtual camera.
+The input is anything :func:`~streamstyle.io.open_source` takes (a file, URL, camera, lavfi
+source, image sequence, stdin); the outputs are a file, stream, image sequence or stdout
+(:func:`~streamstyle.io.open_sink`), a preview window and/or a virtual camera. What runs in
+between is a list of stages: built ones, a graph string, or those :func:`style_stages` builds
+from the command line's style options.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
-from streamstyle.capture import camera_device
 from streamstyle.controls import LiveControls, StyleSwitch
-from streamstyle.device import DeviceName
 from streamstyle.errors import InvalidOptionError
 from streamstyle.graph import build_graph
+from streamstyle.io import Sink, VideoInfo, open_sink, open_source
+from streamstyle.io.location import locate
+from streamstyle.io.output_path import check_output_path
+from streamstyle.io.reconnect import ReconnectingSource
+from streamstyle.io.sinks import TeeSink
 from streamstyle.pipeline import Pipeline, RunSummary
 from streamstyle.realtime import fit_scale
-from streamstyle.reconnect import ReconnectingSource
-from streamstyle.sequences import is_sequence_pattern
-from streamstyle.sinks import STDOUT, Sink, TeeSink, check_output_path, open_sink
-from streamstyle.sources import IMAGE_SUFFIXES, LAVFI_PREFIX, STDIN, VideoInfo, open_source
 from streamstyle.stages import MaskFile, Segment, Stage, Stylize
 from streamstyle.stages.stabilize import stability_stages
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """How the input is opened (see :func:`~streamstyle.io.open_source`).
+
+    Attributes:
+        format, options: FFmpeg input format (demuxer) and its options.
+        size, rate: camera capture size and rate; ``rate`` is also an image sequence's frame rate.
+        timeout: seconds to wait for a network input to open and deliver.
+        realtime: read no faster than real time (ffmpeg's ``-re``).
+        reconnect: for a network input, seconds to keep reconnecting after it drops or ends (0: end with it).
+    """
+
+    format: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+    size: tuple[int, int] | None = None
+    rate: float | None = None
+    timeout: float = 15.0
+    realtime: bool = False
+    reconnect: float = 0.0
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How the output is written (see :func:`~streamstyle.io.open_sink`), and the live outputs.
+
+    Attributes:
+        format, codec, crf, preset: muxer, video encoder and its settings.
+        overwrite: replace an existing output file.
+        preview: also show the frames in a window (keys: :data:`~streamstyle.controls.KEYS`).
+        virtual_camera: also send the frames to a virtual camera (pyvirtualcam).
+    """
+
+    format: str | None = None
+    codec: str | None = None
+    crf: int = 18
+    preset: str | None = None
+    overwrite: bool = False
+    preview: bool = False
+    virtual_camera: bool = False
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    """How the stages run (see :class:`~streamstyle.pipeline.Pipeline`)."""
+
+    batch_size: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
 
 
 def default_output_path(input: str | Path, stages: Sequence[Stage]) -> Path:
@@ -36,17 +87,58 @@ def default_output_path(input: str | Path, stages: Sequence[Stage]) -> Path:
     For a URL the name comes from the last part of its path, in the current folder; other
     inputs that are not files (cameras, lavfi, stdin, image sequences) give ``stream.<style>.mp4``.
     """
-    text = str(input)
-    path = Path(urlparse(text).path).name if "://" in text else None
-    if path is None and (
-        text == STDIN or text.startswith(LAVFI_PREFIX) or camera_device(text) or is_sequence_pattern(text)
-    ):
-        path = ""
-    source = Path(path or "stream") if path is not None else Path(text)
+    location = locate(input)
+    if location.kind == "url":
+        source = Path(Path(urlparse(location.target).path).name or "stream")
+    elif location.is_local_file:
+        source = Path(location.target)
+    else:
+        source = Path("stream")
     styles = [Path(stage.style).name for stage in stages if isinstance(stage, Stylize)]
     tag = "+".join(styles) or "styled"
-    suffix = source.suffix.lower() if source.suffix.lower() in IMAGE_SUFFIXES else ".mp4"
+    suffix = source.suffix.lower() if location.kind == "image" else ".mp4"
     return source.with_name(f"{source.stem}.{tag}{suffix}")
+
+
+def style_stages(
+    style: str,
+    *,
+    background_style: str | None = None,
+    mask: str | Path | None = None,
+    stylize: Mapping[str, Any] | None = None,
+    segment: Mapping[str, Any] | None = None,
+) -> list[Stage]:
+    """The stages of the command line's style options: ``style`` alone, or only in a region.
+
+    Args:
+        style: the filter (the foreground's when ``background_style`` is given).
+        background_style: a second filter for the background.
+        mask: a mask video or image (white = foreground) instead of segmentation.
+        stylize: options of :class:`~streamstyle.stages.Stylize` (by its ``Param`` names);
+            ``region`` other than ``all`` adds a ``segment`` stage (or the ``mask``).
+        segment: options of :class:`~streamstyle.stages.Segment` (by its ``Param`` names).
+
+    Raises:
+        InvalidOptionError: contradictory options; StreamStyleError: a filter that does not load.
+    """
+    looks = dict(stylize or {})
+    region = looks.pop("region", "all")
+    if background_style is None and mask is None and region == "all":
+        if segment:
+            raise InvalidOptionError("segmentation options need --region, --background-style or --mask")
+        return [Stylize(style, **looks)]
+    if mask is not None and segment:
+        raise InvalidOptionError("give --mask or segmentation options, not both")
+    masker: Stage = MaskFile(mask) if mask is not None else Segment(**dict(segment or {}))
+    if background_style is not None:
+        if region == "background":
+            raise InvalidOptionError("--background-style styles the background: --region must be foreground or all")
+        return [
+            masker,
+            Stylize(style, region="foreground", **looks),
+            Stylize(background_style, region="background", **looks),
+        ]
+    return [masker, Stylize(style, region="foreground" if region == "all" else region, **looks)]
 
 
 def stylize_file(
@@ -54,75 +146,32 @@ def stylize_file(
     output: str | Path | None = None,
     *,
     style: str | None = None,
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    scale: float | Literal["auto"] = 1.0,
-    tile: int | str = 0,
-    region: str = "all",
-    background_style: str | None = None,
-    mask: str | Path | None = None,
-    classes: str = "person",
-    segmenter: str = "deeplabv3_mobilenet_v3_large",
-    seg_size: int = 520,
-    seg_weights: str | Path = "",
-    feather: float = 0.0,
-    smooth: float = 0.0,
-    seg_every: int = 1,
+    stages: Sequence[Stage] | str | None = None,
     stability: float = 0.0,
-    graph: str | None = None,
     controls: LiveControls | None = None,
-    batch_size: int | None = None,
-    device: DeviceName | str = "auto",
-    precision: str = "auto",
-    input_format: str | None = None,
-    input_options: Mapping[str, str] | None = None,
-    capture_size: tuple[int, int] | None = None,
-    capture_rate: float | None = None,
-    timeout: float = 15.0,
-    realtime: bool = False,
-    reconnect: float = 0.0,
-    output_format: str | None = None,
-    codec: str | None = None,
-    crf: int = 18,
-    preset: str | None = None,
-    overwrite: bool = False,
-    preview: bool = False,
-    virtual_camera: bool = False,
+    source: InputOptions = InputOptions(),
+    sink: OutputOptions = OutputOptions(),
+    compute: ComputeOptions = ComputeOptions(),
     on_frames: Callable[[int], None] | None = None,
     on_start: Callable[[str, int], None] | None = None,
 ) -> RunSummary:
     """Stylise a video, stream, camera or still image (keeping audio, timing and size).
 
-    Give either ``style`` (with its options), a ``graph`` string such as
-    ``"segment=person,stylize=starry:region=background"``, or live ``controls`` (their
-    styles are all loaded, and keys of the preview window switch between them).
+    Give one of: ``style`` (a filter, fully stylised), ``stages`` (built stages, e.g. from
+    :func:`style_stages`, or a graph string such as ``"segment=person,stylize=starry:region=background"``),
+    or live ``controls`` (their styles are all loaded, and keys of the preview window switch
+    between them; ``stages`` then run before the live stylizer, e.g. a ``segment``).
 
     Args:
-        input: file path or URL.
-        style, strength, preserve_color, scale: see :class:`~streamstyle.stages.Stylize`; with
-            live ``controls``, ``scale="auto"`` picks the largest at which the first style keeps
-            up with the input's frame rate (:func:`~streamstyle.realtime.fit_scale`).
-        tile: frames too large for the free memory: ``auto``/0 runs fewer frames at once or
-            overlapping tiles with blended seams, ``off``/-1 never, N uses N-pixel tiles.
-        region: ``all``, ``foreground`` or ``background``: where ``style`` goes. A region
-            other than ``all`` (or a ``background_style`` or a ``mask``) adds a ``segment``
-            stage (``classes``, ``segmenter``, ``seg_size``, ``seg_weights``, ``feather``,
-            ``smooth``, ``seg_every``: see :class:`~streamstyle.stages.Segment`).
-        background_style: a second filter for the background; ``style`` then takes the foreground.
-        mask: a mask video or image (white = foreground) used instead of segmentation.
+        input: file path, URL, camera, ``lavfi:...``, image sequence or ``-``.
+        output: file, image sequence, URL or ``-``; default :func:`default_output_path`, or
+            none when ``sink.preview`` or ``sink.virtual_camera`` is asked for.
         stability: 0 stylises each frame alone; up to 1 filters the input along the motion
             before the network and blends in the previous output after it (see
             :func:`~streamstyle.stages.stabilize.stability_stages`).
-        input_format, input_options, capture_size, capture_rate, timeout, realtime: how the
-            input is opened (see :func:`~streamstyle.sources.open_source`).
-        reconnect: for a network input, seconds to keep trying to reconnect after the stream
-            drops or ends (0: end with it).
-        output: file, image sequence, URL or ``-``; default :func:`default_output_path`, or
-            none when ``preview`` or ``virtual_camera`` is asked for.
-        output_format, codec, crf, preset: how the output is encoded (see :func:`~streamstyle.sinks.open_sink`).
-        preview: show the frames in a window (keys: :data:`~streamstyle.controls.KEYS`).
-        virtual_camera: send the frames to a virtual camera (pyvirtualcam).
-        batch_size, device, precision: how the stages run (see :class:`~streamstyle.pipeline.Pipeline`).
+        controls: live settings; with ``controls.fit_scale`` the processing scale is the largest
+            at which the first style keeps up with the input (:func:`~streamstyle.realtime.fit_scale`).
+        source, sink, compute: how the input is opened, the outputs written and the stages run.
         on_frames: called with the number of frames written after each batch.
         on_start: called once with the output's name and the expected frame count (0 if unknown).
 
@@ -133,56 +182,39 @@ def stylize_file(
     Raises:
         StreamStyleError: a subclass for each kind of bad input (see :mod:`streamstyle.errors`).
     """
-    looks = {"strength": strength, "preserve_color": preserve_color, "scale": scale, "tile": tile}
-    regions = RegionChoice(
-        region=region, background_style=background_style, mask=mask, classes=classes, segmenter=segmenter,
-        size=seg_size, weights=seg_weights, feather=feather, smooth=smooth, every=seg_every,
-    )  # fmt: skip
-    switch: StyleSwitch | None = None
-    if scale == "auto" and controls is None:
-        raise InvalidOptionError("scale auto needs live controls (streamstyle camera)")
-    if controls is not None:
-        switch = StyleSwitch(controls, scale=1.0 if scale == "auto" else scale)
-        stages: list[Stage] = [regions.masker(), switch] if controls.regions else [switch]
-    else:
-        stages = _stages(style, looks, regions, graph)
-    if stability:
-        if graph is not None:
-            raise InvalidOptionError("give --stability or denoise/stabilize stages in --graph, not both")
-        denoise, stabilize = stability_stages(stability)
-        stages = [denoise, *stages, stabilize]
-    if output is None and not (preview or virtual_camera):
-        output = default_output_path(input, stages)
-    if output is not None and _is_local_file(output):
-        check_output_path(Path(output), input=input, overwrite=overwrite)
+    chosen = _chosen_stages(style, stages, controls, stability)
+    switch = next((stage for stage in chosen if isinstance(stage, StyleSwitch)), None)
+    if output is None and not (sink.preview or sink.virtual_camera):
+        output = default_output_path(input, chosen)
+    if output is not None and locate(output).is_local_file:
+        check_output_path(Path(locate(output).target), input=input, overwrite=sink.overwrite)
     opener = partial(
-        open_source, input, format=input_format, options=input_options, size=capture_size, rate=capture_rate,
-        timeout=timeout, realtime=realtime,
+        open_source, input, format=source.format, options=source.options, size=source.size, rate=source.rate,
+        timeout=source.timeout, realtime=source.realtime,
     )  # fmt: skip
-    with ReconnectingSource(opener, give_up=reconnect) if reconnect > 0 else opener() as source:
-        width, height = source.info.width, source.info.height
-        if switch is not None and scale == "auto":
-            rate = float(source.info.frame_rate or 30)
-            switch.set_scale(fit_scale(switch.stylizers[0], width, height, rate, device=device))
-        for stage in stages:
+    with ReconnectingSource(opener, give_up=source.reconnect) if source.reconnect > 0 else opener() as opened:
+        width, height = opened.info.width, opened.info.height
+        if switch is not None and switch.controls.fit_scale:
+            rate = float(opened.info.frame_rate or 30)
+            switch.set_scale(fit_scale(switch.stylizers[0], width, height, rate, device=compute.device))
+        for stage in chosen:
             width, height = stage.output_size(width, height)
-        info = dataclasses.replace(source.info, width=width, height=height)
-        encoding = {"format": output_format, "codec": codec, "crf": crf, "preset": preset}
+        info = dataclasses.replace(opened.info, width=width, height=height)
         pipeline: Pipeline | None = None
 
         def dropped() -> int:
             return pipeline.summary.dropped if pipeline is not None else 0
 
-        windows = {"preview": preview, "virtual_camera": virtual_camera, "controls": controls, "dropped": dropped}
-        sink = _open_outputs(output, info, source, input, overwrite, encoding, **windows)
+        outputs = _open_outputs(output, info, opened, input, sink, controls, dropped)
         if on_start is not None:
-            on_start(str(output) if output is not None else "preview", source.info.frame_count)
+            on_start(str(output) if output is not None else "preview", opened.info.frame_count)
         try:
             pipeline = Pipeline(
-                source, stages, sink, batch_size=batch_size, device=device, precision=precision, on_frames=on_frames
-            )
+                opened, chosen, outputs, batch_size=compute.batch_size, device=compute.device,
+                precision=compute.precision, on_frames=on_frames,
+            )  # fmt: skip
         except BaseException:
-            sink.close(keep=False)
+            outputs.close(keep=False)
             raise
         if controls is not None:
             controls.on_quit = pipeline.request_stop
@@ -190,9 +222,25 @@ def stylize_file(
             return pipeline.run()
 
 
-def _is_local_file(output: str | Path) -> bool:
-    text = str(output)
-    return text != STDOUT and "://" not in text and not is_sequence_pattern(text)
+def _chosen_stages(
+    style: str | None, stages: Sequence[Stage] | str | None, controls: LiveControls | None, stability: float
+) -> list[Stage]:
+    """The stages to run, from exactly one of ``style``, ``stages`` or ``controls`` (with ``stages`` before it)."""
+    if style is not None and (stages is not None or controls is not None):
+        raise InvalidOptionError("give either a style (with its options) or a graph, not both")
+    chosen = build_graph(stages) if isinstance(stages, str) else list(stages or [])
+    if controls is not None:
+        chosen.append(StyleSwitch(controls, scale=controls.scale))
+    elif style is not None:
+        chosen = [Stylize(style)]
+    elif not chosen:
+        raise InvalidOptionError("no style given: use --style NAME (see `streamstyle filters`) or --graph")
+    if stability:
+        if isinstance(stages, str):
+            raise InvalidOptionError("give --stability or denoise/stabilize stages in --graph, not both")
+        denoise, stabilize = stability_stages(stability)
+        chosen = [denoise, *chosen, stabilize]
+    return chosen
 
 
 def _open_outputs(
@@ -200,79 +248,46 @@ def _open_outputs(
     info: VideoInfo,
     source: Any,
     input: str | Path,
-    overwrite: bool,
-    encoding: dict[str, Any],
-    *,
-    preview: bool,
-    virtual_camera: bool,
+    options: OutputOptions,
     controls: LiveControls | None,
     dropped: Callable[[], int],
 ) -> TeeSink:
     """Every asked-for sink in one :class:`TeeSink`; those opened are closed again if a later one fails."""
-    from streamstyle.preview import PreviewWindow
-    from streamstyle.virtualcam import VirtualCamera
+    from streamstyle.io.preview import PreviewWindow
+    from streamstyle.io.virtualcam import VirtualCamera
 
     sinks: list[Sink] = []
     try:
-        if preview:
-            sinks.append(PreviewWindow(f"streamstyle: {input}", controls, dropped))
-        if virtual_camera:
+        if options.preview:
+            sinks.append(PreviewWindow(f"streamstyle: {input}", *_window_controls(controls, dropped)))
+        if options.virtual_camera:
             sinks.append(VirtualCamera(info.width, info.height, float(info.frame_rate or 30)))
         if output is not None:
-            sinks.append(open_sink(output, info, source.side_streams, input=input, overwrite=overwrite, **encoding))
+            sinks.append(
+                open_sink(
+                    output,
+                    info,
+                    source.side_streams,
+                    format=options.format,
+                    input=input,
+                    overwrite=options.overwrite,
+                    codec=options.codec,
+                    crf=options.crf,
+                    preset=options.preset,
+                )
+            )
     except BaseException:
         TeeSink(sinks).close(keep=False)
         raise
     return TeeSink(sinks)
 
 
-@dataclass(frozen=True)
-class RegionChoice:
-    """The command line's region options, turned into a segment/mask stage by :func:`_stages`."""
+def _window_controls(
+    controls: LiveControls | None, dropped: Callable[[], int]
+) -> tuple[Callable[[int], None] | None, Callable[[], list[str]]]:
+    """What the preview window's keys do, and the overlay lines under its fps figure."""
 
-    region: str = "all"
-    background_style: str | None = None
-    mask: str | Path | None = None
-    classes: str = "person"
-    segmenter: str = "deeplabv3_mobilenet_v3_large"
-    size: int = 520
-    weights: str | Path = ""
-    feather: float = 0.0
-    smooth: float = 0.0
-    every: int = 1
+    def status() -> list[str]:
+        return [f"dropped {dropped()}", *(controls.overlay_lines() if controls is not None else [])]
 
-    @property
-    def wanted(self) -> bool:
-        return self.region != "all" or self.background_style is not None or self.mask is not None
-
-    def masker(self) -> Stage:
-        if self.mask is not None:
-            return MaskFile(self.mask)
-        return Segment(
-            self.classes, model=self.segmenter, size=self.size, weights=self.weights,
-            feather=self.feather, smooth=self.smooth, every=self.every,
-        )  # fmt: skip
-
-
-def _stages(style: str | None, looks: dict[str, Any], regions: RegionChoice, graph: str | None) -> list[Stage]:
-    if graph is not None:
-        defaults = {"strength": 1.0, "preserve_color": False, "scale": 1.0, "tile": 0}
-        if style is not None or looks != defaults or regions.wanted:
-            raise InvalidOptionError("give either --style (with its options) or --graph, not both")
-        return build_graph(graph)
-    if style is None:
-        raise InvalidOptionError("no style given: use --style NAME (see `streamstyle filters`) or --graph")
-    if not regions.wanted:
-        return [Stylize(style, **looks)]
-    if regions.background_style is not None:
-        if regions.region == "background":
-            raise InvalidOptionError("--background-style styles the background: --region must be foreground or all")
-        return [
-            regions.masker(),
-            Stylize(style, region="foreground", **looks),
-            Stylize(regions.background_style, region="background", **looks),
-        ]
-    return [
-        regions.masker(),
-        Stylize(style, region="foreground" if regions.region == "all" else regions.region, **looks),
-    ]
+    return (controls.handle_key if controls is not None else None), status

@@ -3,24 +3,24 @@
 A filter folder holds ``filter.toml`` (schema below), the network weights (safetensors) whose
 sha256 is recorded in the metadata and checked on load, the style image and a preview.
 Filters are found by name on the search path: the folders of ``$STREAMSTYLE_FILTER_PATH``
-(``os.pathsep``-separated), then the filters bundled with streamstyle.
+(``os.pathsep``-separated), then those of installed plugin packages (the ``streamstyle.filters``
+entry points, see :mod:`streamstyle.plugins`), then the filters bundled with streamstyle.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-from torch import nn
-
+from streamstyle.checksum import file_sha256
 from streamstyle.errors import FilterError, InvalidOptionError, UnknownStyleError
-from streamstyle.models import build_model, count_parameters
+from streamstyle.plugins import plugin_filter_dirs
+
+if TYPE_CHECKING:
+    from torch import nn
 
 METADATA_FILE = "filter.toml"
 SCHEMA_VERSION = 1
@@ -123,6 +123,12 @@ class Filter:
         Raises:
             FilterError: checksum mismatch, unreadable weights, or weights that do not fit.
         """
+        # PyTorch is imported here, not with the module: listing filters starts without it
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from streamstyle.models import build_model, count_parameters
+
         if verify:
             self.verify_checksum()
         try:
@@ -144,19 +150,10 @@ def _optional_file(folder: Path, name: object) -> Path | None:
     return folder / str(name) if name and (folder / str(name)).is_file() else None
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def filter_search_path() -> list[Path]:
-    """Folders searched for filters, first match wins."""
+    """Folders searched for filters, first match wins: ``$STREAMSTYLE_FILTER_PATH``, plugins, bundled."""
     extra = [Path(p) for p in os.environ.get("STREAMSTYLE_FILTER_PATH", "").split(os.pathsep) if p]
-    return [*extra, *(d for d in BUNDLED_FILTER_DIRS if d.is_dir())]
+    return [*extra, *plugin_filter_dirs(), *(d for d in BUNDLED_FILTER_DIRS if d.is_dir())]
 
 
 def list_filters() -> list[Filter]:

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
-    from streamstyle.motion import Motion
+    from streamstyle.temporal.flow import Motion
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class FrameBatch:
             pixels (region stylisation, flow); dropped when a stage changes the size.
         motion: optional, for each frame its motion from the frame before (``None`` for the
             first frame and at scene cuts), measured on the input frames by the first temporal
-            stage and reused by later ones (see :mod:`streamstyle.motion`); dropped with ``source``
+            stage and reused by later ones (see :mod:`streamstyle.temporal.tracker`); dropped with ``source``
             (a resize by :class:`~streamstyle.stages.Scale` keeps it: motion applies at any size).
     """
 

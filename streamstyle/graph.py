@@ -3,7 +3,8 @@
 ``scale=w=1280:h=-2,stylize=starry:strength=0.8`` is two stages separated by ``,``; each is
 ``name=options`` with options separated by ``:``, given by key (``strength=0.8``) or by
 position in the stage's parameter order (``starry`` is ``style``). A value may be quoted
-with ``'...'`` or have ``\\`` before a special character (``,:='\\``).
+with ``'...'`` or have ``\\`` before a special character (``,:='\\``). Stage names are the
+built-in ones and those of installed plugins (:func:`streamstyle.plugins.stage_registry`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamstyle.errors import GraphSyntaxError, InvalidOptionError
-from streamstyle.stages import STAGES, Stage
+from streamstyle.plugins import stage_registry
+from streamstyle.stages import Stage
 
 SPECIAL = ",:='\\"
 
@@ -52,7 +54,7 @@ def build_graph(graph: str | Sequence[StageSpec]) -> list[Stage]:
     specs = parse_graph(graph) if isinstance(graph, str) else graph
     stages = []
     for spec in specs:
-        cls = STAGES[spec.name]
+        cls = stage_registry()[spec.name]
         values = {key: cls.check_option(key, text) for key, text in spec.options.items()}
         try:
             stages.append(cls(**values))
@@ -76,7 +78,7 @@ def spec_of(stage: Stage) -> StageSpec:
 
 def _format_spec(spec: StageSpec) -> str:
     parts = []
-    for index, param in enumerate(STAGES[spec.name].params):
+    for index, param in enumerate(stage_registry()[spec.name].params):
         if param.name not in spec.options:
             continue
         value = _quote(spec.options[param.name])
@@ -148,9 +150,10 @@ def _parse_stage(text: str, start: int, end: int) -> StageSpec:
     column = start + len(text[start:name_end]) - len(text[start:name_end].lstrip())
     if not name:
         raise GraphSyntaxError("expected a stage name", text, column)
-    if name not in STAGES:
-        raise GraphSyntaxError(f"unknown stage {name!r}; stages: {', '.join(sorted(STAGES))}", text, column)
-    cls = STAGES[name]
+    stages = stage_registry()
+    if name not in stages:
+        raise GraphSyntaxError(f"unknown stage {name!r}; stages: {', '.join(sorted(stages))}", text, column)
+    cls = stages[name]
     params = {p.name: p for p in cls.params}
     options: dict[str, str] = {}
     columns = {"": column}

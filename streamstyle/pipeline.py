@@ -2,7 +2,9 @@
 
 A decode thread fills a bounded queue of frames, the calling thread batches them, moves
 them to the compute device and runs the stages, and an encode thread writes results to the
-sink. Queues are bounded, so memory stays flat for any video length.
+sink. Audio and subtitle packets go from the decode thread to the encode thread in a queue of
+their own, so only the encode thread touches the sink. The frame queues are bounded, so memory
+stays flat for any video length.
 
 With a live source (camera, network stream, lavfi) the decode thread never waits: it keeps
 only the newest frame, so when the stages are slower than the source, older frames are
@@ -17,14 +19,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import av
 import numpy as np
 import torch
 
 from streamstyle.device import DeviceName, resolve_device, resolve_precision
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch, to_host
-from streamstyle.sinks import Sink
-from streamstyle.sources import DecodedFrame, Source
+from streamstyle.io.media import Frame
+from streamstyle.io.sinks import Sink
+from streamstyle.io.sources import Source
 from streamstyle.stages import Stage
 
 STEPS = ("decode", "upload", "model", "download", "encode")
@@ -86,9 +90,9 @@ class Pipeline:
     discards it.
 
     Args:
-        source: where frames come from (see :func:`~streamstyle.sources.open_source`).
+        source: where frames come from (see :func:`~streamstyle.io.open_source`).
         stages: applied in order to every batch.
-        sink: where results go (see :func:`~streamstyle.sinks.open_sink`); ``None`` to only iterate.
+        sink: where results go (see :func:`~streamstyle.io.open_sink`); ``None`` to only iterate.
         batch_size: frames per batch through the stages; default 1 on the CPU (larger batches
             are slower per frame there: measured 0.55 s at batch 1 against 0.99 s at batch 4
             for johnson_in at 640x360 on 2 cores) and for live sources, 4 on CUDA.
@@ -160,11 +164,12 @@ class Pipeline:
         started = time.perf_counter()
         frames: queue.Queue[object] = queue.Queue(maxsize=self.batch_size if self.live else 2 * self.batch_size)
         results: queue.Queue[object] = queue.Queue(maxsize=2)
+        packets: queue.SimpleQueue[av.Packet] = queue.SimpleQueue()  # side streams: a few KB per frame
         encode_failure: list[BaseException] = []
-        decoder = threading.Thread(target=self._decode, args=(frames,), name="streamstyle-decode", daemon=True)
+        decoder = threading.Thread(target=self._decode, args=(frames, packets), name="streamstyle-decode", daemon=True)
         encoder = threading.Thread(
-            target=_encode, args=(self.sink, results, encode_failure, self.summary), name="streamstyle-encode",
-            daemon=True,
+            target=_encode, args=(self.sink, results, packets, encode_failure, self.summary),
+            name="streamstyle-encode", daemon=True,
         )  # fmt: skip
         decoder.start()
         if self.sink is not None:
@@ -198,18 +203,18 @@ class Pipeline:
         if encode_failure:
             raise encode_failure[0]
 
-    def _decode(self, frames: queue.Queue[object]) -> None:
-        """Decode thread: frames into the queue, side-stream packets straight to the sink."""
+    def _decode(self, frames: queue.Queue[object], packets: queue.SimpleQueue[av.Packet]) -> None:
+        """Decode thread: frames into ``frames``, side-stream packets into ``packets`` (for the encode thread)."""
         busy, mark = 0.0, time.perf_counter()
         try:
             for item in self.source.read():
                 busy += time.perf_counter() - mark
                 if self._stop.is_set():
                     return
-                if isinstance(item, DecodedFrame):
+                if isinstance(item, Frame):
                     self._enqueue(frames, item)
                 elif self.sink is not None:
-                    self.sink.mux_packet(item)
+                    packets.put(item)
                 mark = time.perf_counter()
             frames.put(_END)
         except BaseException as exc:  # handed to the compute thread, which raises it
@@ -217,7 +222,7 @@ class Pipeline:
         finally:
             self.summary.add_busy("decode", busy)
 
-    def _enqueue(self, frames: queue.Queue[object], frame: DecodedFrame) -> None:
+    def _enqueue(self, frames: queue.Queue[object], frame: Frame) -> None:
         """Queue a frame; a live source replaces the oldest waiting frame rather than wait."""
         if not self.live:
             frames.put(frame)
@@ -233,8 +238,8 @@ class Pipeline:
                 except queue.Empty:
                     pass
 
-    def _next_batch(self, frames: queue.Queue[object]) -> list[DecodedFrame] | None:
-        batch: list[DecodedFrame] = []
+    def _next_batch(self, frames: queue.Queue[object]) -> list[Frame] | None:
+        batch: list[Frame] = []
         while len(batch) < self.batch_size:
             item = frames.get()
             if isinstance(item, _Failure):
@@ -245,7 +250,7 @@ class Pipeline:
             batch.append(item)  # type: ignore[arg-type]
         return batch or None
 
-    def _process(self, decoded: list[DecodedFrame]) -> FrameBatch:
+    def _process(self, decoded: list[Frame]) -> FrameBatch:
         mark = time.perf_counter()
         host = torch.from_numpy(np.stack([frame.rgb for frame in decoded])).permute(0, 3, 1, 2)
         if self.device.type == "cuda":
@@ -267,11 +272,10 @@ class Pipeline:
         return batch
 
     @staticmethod
-    def _to_host(batch: FrameBatch, decoded: list[DecodedFrame]) -> list[DecodedFrame]:
+    def _to_host(batch: FrameBatch, decoded: list[Frame]) -> list[Frame]:
         rgb = to_host(batch.pixels)
         return [
-            DecodedFrame(pixels, frame.pts, frame.duration, frame.arrived)
-            for pixels, frame in zip(rgb, decoded, strict=True)
+            Frame(pixels, frame.pts, frame.duration, frame.arrived) for pixels, frame in zip(rgb, decoded, strict=True)
         ]
 
 
@@ -287,16 +291,32 @@ def _check_masks(stages: Sequence[Stage]) -> None:
         masked = masked or stage.produces_masks
 
 
-def _encode(sink: Sink, results: queue.Queue[object], failure: list[BaseException], summary: RunSummary) -> None:
-    """Encode thread: write results until the end marker; keep the first error."""
-    while (item := results.get()) is not _END:
+def _encode(
+    sink: Sink,
+    results: queue.Queue[object],
+    packets: queue.SimpleQueue[av.Packet],
+    failure: list[BaseException],
+    summary: RunSummary,
+) -> None:
+    """Encode thread, the only user of the sink: side-stream packets demuxed so far, then each result.
+
+    Runs until the end marker; keeps the first error. The packets left at the end (demuxed after
+    the last frame) are muxed too.
+    """
+    while True:
+        item = results.get()
         if not failure:
             mark = time.perf_counter()
             try:
-                sink.write(item)  # type: ignore[arg-type]
+                while not packets.empty():
+                    sink.mux_packet(packets.get())
+                if item is not _END:
+                    sink.write(item)  # type: ignore[arg-type]
             except BaseException as exc:  # re-raised in the compute thread
                 failure.append(exc)
             summary.add_busy("encode", time.perf_counter() - mark)
+        if item is _END:
+            return
 
 
 def _drain(frames: queue.Queue[object]) -> None:

@@ -14,7 +14,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from streamstyle.files import ComputeOptions
 from streamstyle.models import JohnsonIN, count_parameters
+
+CPU = ComputeOptions(device="cpu")
+"""Run the stages on the CPU (the tests' machines have no GPU; CUDA tests ask for it themselves)."""
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 AUDIO_RATE = 48000

@@ -17,7 +17,7 @@ from streamstyle.frames import FrameBatch
 from streamstyle.graph import build_graph, format_graph, parse_graph
 from streamstyle.stages import Denoise, Scale, Stabilize, Stylize
 from streamstyle.stages.stabilize import stability_stages
-from streamstyle.temporal import frames_warping_error
+from streamstyle.temporal.metrics import frames_warping_error
 
 
 @pytest.fixture

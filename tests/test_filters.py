@@ -10,7 +10,8 @@ from conftest import write_filter
 from PIL import Image
 
 from streamstyle import FilterError, UnknownStyleError, find_filter, list_filters
-from streamstyle.filters import BUNDLED_FILTER_DIRS, METADATA_FILE, Filter, file_sha256
+from streamstyle.checksum import file_sha256
+from streamstyle.filters import BUNDLED_FILTER_DIRS, METADATA_FILE, Filter
 from streamstyle.models import ARCHITECTURES, count_parameters
 
 BUNDLED = sorted(p.parent for d in BUNDLED_FILTER_DIRS if d.is_dir() for p in d.glob(f"*/{METADATA_FILE}"))

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import make_video, probe
+from conftest import CPU, make_video, probe
 
 from streamstyle import Pipeline, Stylize, open_sink, open_source, stylize_file
 from streamstyle.benchmark import psnr
@@ -61,7 +61,7 @@ def test_memory_stays_flat_over_a_long_video(tiny_filter: Path, tmp_path: Path) 
 
 
 def test_every_step_is_timed_and_the_slowest_is_named(tiny_filter: Path, clip: Path, tmp_path: Path) -> None:
-    summary = stylize_file(clip, tmp_path / "out.mp4", style="tiny", device="cpu")
+    summary = stylize_file(clip, tmp_path / "out.mp4", style="tiny", compute=CPU)
     assert summary.frames == 10 and set(summary.busy) == set(STEPS)
     assert all(seconds > 0 for seconds in summary.busy.values()), summary.busy
     assert summary.bottleneck == max(summary.busy, key=summary.busy.__getitem__)

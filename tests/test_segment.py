@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import moving_pattern, probe, write_filter
+from conftest import CPU, moving_pattern, probe, write_filter
 from PIL import Image
 
 from streamstyle import InvalidOptionError, Pipeline, Stylize, open_source, parse_graph, stylize_file
 from streamstyle.cli import main
 from streamstyle.errors import WeightsUnavailableError
+from streamstyle.files import style_stages
 from streamstyle.graph import format_graph
-from streamstyle.masks import TemporalSmoother, feather
-from streamstyle.segmenters import SEGMENTERS, load_segmenter
 from streamstyle.stages import Segment
+from streamstyle.stages.masks import TemporalSmoother, feather
+from streamstyle.stages.segmenters import SEGMENTERS, load_segmenter
 
 
 def half_mask(path: Path, width: int, height: int) -> Path:
@@ -44,7 +45,7 @@ def photo(tmp_path: Path) -> Path:
 def test_supplied_mask_stylises_only_its_region(tiny_filter: Path, photo: Path, tmp_path: Path, region: str) -> None:
     mask = half_mask(tmp_path / "mask.png", 64, 48)
     out = tmp_path / f"{region}.png"
-    stylize_file(photo, out, style="tiny", mask=mask, region=region, device="cpu")
+    stylize_file(photo, out, stages=style_stages("tiny", mask=mask, stylize={"region": region}), compute=CPU)
     original, result = read_rgb(photo), read_rgb(out)
     inside, outside = (slice(0, 32), slice(32, 64)) if region == "foreground" else (slice(32, 64), slice(0, 32))
     assert np.array_equal(result[:, outside], original[:, outside])
@@ -54,7 +55,7 @@ def test_supplied_mask_stylises_only_its_region(tiny_filter: Path, photo: Path, 
 def test_supplied_mask_video_region_survives_the_codec(tiny_filter: Path, clip: Path, tmp_path: Path) -> None:
     mask = half_mask(tmp_path / "mask.png", 64, 48)
     out = tmp_path / "out.mp4"
-    stylize_file(clip, out, style="tiny", mask=mask, region="background", device="cpu")
+    stylize_file(clip, out, stages=style_stages("tiny", mask=mask, stylize={"region": "background"}), compute=CPU)
     before, after = probe(clip)["rgb"], probe(out)["rgb"]
     for a, b in zip(before, after, strict=True):
         kept = np.abs(a[:, 4:28].astype(int) - b[:, 4:28]).mean()  # foreground, away from the edge
@@ -68,9 +69,9 @@ def test_two_styles_one_per_region(photo: Path, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("STREAMSTYLE_FILTER_PATH", str(tmp_path / "filters"))
     mask = half_mask(tmp_path / "mask.png", 64, 48)
     both, only_a, only_b = tmp_path / "both.png", tmp_path / "a.png", tmp_path / "b.png"
-    stylize_file(photo, both, style="a", background_style="b", mask=mask, device="cpu")
-    stylize_file(photo, only_a, style="a", device="cpu")
-    stylize_file(photo, only_b, style="b", device="cpu")
+    stylize_file(photo, both, stages=style_stages("a", background_style="b", mask=mask), compute=CPU)
+    stylize_file(photo, only_a, style="a", compute=CPU)
+    stylize_file(photo, only_b, style="b", compute=CPU)
     result = read_rgb(both)
     assert np.abs(result[:, :28] - read_rgb(only_a)[:, :28]).mean() < 1
     assert np.abs(result[:, 36:] - read_rgb(only_b)[:, 36:]).mean() < 1

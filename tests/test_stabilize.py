@@ -16,12 +16,12 @@ from streamstyle.cli import main
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch
 from streamstyle.graph import format_graph, parse_graph
+from streamstyle.io.opening import open_source
 from streamstyle.pipeline import Pipeline
-from streamstyle.scenecut import SceneCuts
-from streamstyle.sources import open_source
 from streamstyle.stages import Stage, Stylize
 from streamstyle.stages.stabilize import Stabilize
-from streamstyle.temporal import frames_warping_error
+from streamstyle.temporal.metrics import frames_warping_error
+from streamstyle.temporal.scenecut import SceneCuts
 
 
 def run(path: Path, stages: list[Stage], *, batch_size: int = 4) -> list[np.ndarray]:

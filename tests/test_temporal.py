@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from streamstyle.errors import InvalidOptionError
-from streamstyle.temporal import frames_warping_error, warping_error
+from streamstyle.temporal.metrics import frames_warping_error, warping_error
 
 SIZE = (96, 64)
 """Frame width and height of the synthetic clips."""

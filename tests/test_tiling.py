@@ -12,14 +12,13 @@ import torch
 from conftest import SHARED_DATA
 from PIL import Image
 
-from streamstyle import tiling
 from streamstyle.filters import find_filter
 from streamstyle.frames import FrameBatch
 from streamstyle.graph import format_graph
 from streamstyle.models import Johnson, JohnsonIN
-from streamstyle.stages import stylize
+from streamstyle.stages import stylize, tiling
 from streamstyle.stages.stylize import Stylize
-from streamstyle.tiling import MIN_TILE, TilePlan, forward_bytes_per_pixel, plan_tiles, tiled_forward
+from streamstyle.stages.tiling import MIN_TILE, TilePlan, forward_bytes_per_pixel, plan_tiles, tiled_forward
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.jpg"
 CHICAGO = SHARED_DATA / "content" / "chicago.jpg"

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torchvision
 from click.testing import CliRunner
-from conftest import ctrl_c_enabled, moving_pattern
+from conftest import CPU, ctrl_c_enabled, moving_pattern
 from PIL import Image
 
 from streamstyle import Stylize, stylize_file
@@ -108,7 +108,7 @@ def test_cli_trains_a_filter_that_style_uses(setup: dict[str, Path], tmp_path: P
     result = CliRunner().invoke(main, ["train", *args])
     assert result.exit_code == 0, result.output
     out = tmp_path / "styled.mp4"
-    stylize_file(clip, out, style=str(tmp_path / "filters" / "cli_made"), device="cpu")
+    stylize_file(clip, out, style=str(tmp_path / "filters" / "cli_made"), compute=CPU)
     assert out.is_file()
 
 

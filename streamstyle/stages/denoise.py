@@ -3,7 +3,7 @@
 A feed-forward style network turns small changes between frames (sensor and codec noise,
 flickering light, sub-pixel jitter) into different strokes: most of the flicker of per-frame
 stylisation starts in the input. This stage averages each frame with the previous filtered
-frame carried along the motion (:class:`~streamstyle.motion.Motion`), where the flow passes the
+frame carried along the motion (:class:`~streamstyle.temporal.flow.Motion`), where the flow passes the
 forward-backward check: a recursive filter along motion trajectories, as classic video
 denoisers do. Unlike blending the stylised frames (:mod:`streamstyle.stages.stabilize`), every
 output frame is still the network's own rendering, so strokes keep their look: on the real
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch
-from streamstyle.scenecut import CUT_THRESHOLD
 from streamstyle.stages.base import Param, parse_range
 from streamstyle.stages.recursive import RecursiveFilter
+from streamstyle.temporal.scenecut import CUT_THRESHOLD
 
 MAX_STRENGTH = 0.95
 """Strongest filter: at 1 the trusted parts of the frame would never change again."""
@@ -35,7 +35,7 @@ class Denoise(RecursiveFilter):
     Args:
         strength: weight of the carried previous frame where the flow is trusted; 0 turns the
             stage off; at 0.9 a trusted pixel averages about the last 10 frames along its motion.
-        cut: scene-cut threshold of :class:`~streamstyle.scenecut.SceneCuts` (see
+        cut: scene-cut threshold of :class:`~streamstyle.temporal.scenecut.SceneCuts` (see
             :class:`~streamstyle.stages.stabilize.Stabilize`).
 
     Raises:

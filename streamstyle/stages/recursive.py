@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from streamstyle.frames import FrameBatch, to_host
-from streamstyle.motion import Motion, MotionTracker, measured_motion
-from streamstyle.scenecut import CUT_THRESHOLD
 from streamstyle.stages.base import Stage
+from streamstyle.temporal.flow import Motion
+from streamstyle.temporal.scenecut import CUT_THRESHOLD
+from streamstyle.temporal.tracker import MotionTracker, measured_motion
 
 
 class RecursiveFilter(Stage):

@@ -14,10 +14,11 @@ import torch
 from torch.nn import functional as F
 
 from streamstyle.frames import FrameBatch, resize_frames
-from streamstyle.masks import TemporalSmoother, feather
-from streamstyle.segmenters import SEGMENTERS, load_segmenter
-from streamstyle.sources import DecodedFrame, open_source
+from streamstyle.io.media import Frame
+from streamstyle.io.opening import open_source
 from streamstyle.stages.base import Param, Stage, parse_range
+from streamstyle.stages.masks import TemporalSmoother, feather
+from streamstyle.stages.segmenters import SEGMENTERS, load_segmenter
 
 
 def parse_classes(text: str) -> tuple[str, ...]:
@@ -151,7 +152,7 @@ class MaskFile(Stage):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._source = open_source(self.path)
-        greys = (_grey(item) for item in self._source.read() if isinstance(item, DecodedFrame))
+        greys = (_grey(item) for item in self._source.read() if isinstance(item, Frame))
         self._current = next(greys)  # a source always has a first frame
         self._greys = itertools.chain([self._current], greys)
         self._device = torch.device("cpu")
@@ -174,5 +175,5 @@ class MaskFile(Stage):
         return batch.with_masks(masks.clamp(0, 1))
 
 
-def _grey(frame: DecodedFrame) -> np.ndarray:
+def _grey(frame: Frame) -> np.ndarray:
     return frame.rgb.mean(axis=2, dtype=np.float32) / 255

@@ -5,8 +5,8 @@ change the network's strokes. This stage follows the motion of the *original* fr
 optical flow, warps the previous output onto the current frame, and blends it into the
 current stylised frame where the flow passes the forward-backward check (Ruder et al. 2016
 use the same check as a training loss; here it runs at inference, with no retraining). The
-output thus follows the original motion, as the warping error in :mod:`streamstyle.temporal`
-measures. History is dropped at scene cuts (:class:`~streamstyle.scenecut.SceneCuts`).
+output thus follows the original motion, as the warping error in :mod:`streamstyle.temporal.metrics`
+measures. History is dropped at scene cuts (:class:`~streamstyle.temporal.scenecut.SceneCuts`).
 
 A plain blend softens the strokes: bilinear warping blurs a little more on every frame, and
 averaging two unaligned stroke patterns lowers their contrast, which moves the style (Gram)
@@ -20,7 +20,7 @@ whose output frames stay the network's own, and adds a lighter blend here
 (:func:`stability_stages`).
 
 Flow follows the frames before stylisation (:attr:`~streamstyle.frames.FrameBatch.input_pixels`);
-it comes from the batch when an earlier stage measured it (:mod:`streamstyle.motion`), such as
+it comes from the batch when an earlier stage measured it (:mod:`streamstyle.temporal.tracker`), such as
 the :class:`~streamstyle.stages.denoise.Denoise` stage that ``--stability`` puts before the network.
 """
 
@@ -33,10 +33,10 @@ import numpy as np
 
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch
-from streamstyle.scenecut import CUT_THRESHOLD
 from streamstyle.stages.base import Param, parse_range
 from streamstyle.stages.denoise import Denoise
 from streamstyle.stages.recursive import RecursiveFilter
+from streamstyle.temporal.scenecut import CUT_THRESHOLD
 
 DETAIL_SIGMAS = (1.0, 2.0, 4.0)
 """Gaussian sigmas (pixels) bounding the detail bands whose local energy is restored; coarser is blended only."""
@@ -57,7 +57,7 @@ class Stabilize(RecursiveFilter):
         strength: weight of the warped previous output where the flow is trusted; 0 turns
             the stage off, 1 keeps strokes fixed to the moving content (only uncovered areas
             take new strokes).
-        cut: scene-cut threshold of :class:`~streamstyle.scenecut.SceneCuts`: when the mean
+        cut: scene-cut threshold of :class:`~streamstyle.temporal.scenecut.SceneCuts`: when the mean
             absolute difference of consecutive grey thumbnails (in [0, 1]) exceeds it, history
             is dropped; 1 never cuts. Unused when an earlier stage measured the motion.
     """

@@ -8,10 +8,10 @@ from torch.nn import functional as F
 from streamstyle.errors import InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch, resize_frames
-from streamstyle.masks import composite
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
 from streamstyle.stages.base import Param, Stage, parse_bool, parse_range
-from streamstyle.tiling import (
+from streamstyle.stages.masks import composite
+from streamstyle.stages.tiling import (
     MEMORY_FRACTION,
     MIN_TILE,
     TilePlan,
@@ -45,7 +45,10 @@ def parse_tile(text: str) -> int:
     """``auto`` or ``0`` (by free memory), ``off`` or ``-1`` (never), or a tile side of at least ``MIN_TILE``."""
     value = {"auto": 0, "off": -1}.get(text.lower())
     if value is None:
-        value = int(text)
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"must be auto, off or a tile side in pixels, got {text!r}") from None
     if value not in (0, -1) and value < MIN_TILE:
         raise ValueError(f"must be auto (0), off (-1) or a tile side of at least {MIN_TILE}, got {text}")
     return value
@@ -73,17 +76,22 @@ class Stylize(Stage):
         bank: for a StyleBank filter, which of its styles (default the first).
         tile: 0 (automatic): frames the network cannot take whole in the free memory run in
             smaller groups, or in overlapping tiles with blended seams (see
-            :mod:`streamstyle.tiling`); -1: never tile; N: tile frames larger than N pixels in
+            :mod:`streamstyle.stages.tiling`); -1: never tile; N: tile frames larger than N pixels in
             N-pixel tiles.
     """
 
     name = "stylize"
     params = (
         Param("style", str, Param.REQUIRED, "filter name or folder", primary=True),
-        Param("strength", parse_range(0.0, 1.0), 1.0, "0 = original, 1 = fully stylised"),
-        Param("preserve_color", parse_bool, False, "keep the input's colours"),
-        Param("scale", parse_range(0.0, 4.0, low_open=True), 1.0, "processing scale, output size unchanged"),
-        Param("region", parse_region, "all", "all, foreground (inside the mask) or background"),
+        Param("strength", parse_range(0.0, 1.0), 1.0, "blend with the original: 0 = original, 1 = fully stylised"),
+        Param("preserve_color", parse_bool, False, "keep the input's colours; take only luminance from the style"),
+        Param(
+            "scale",
+            parse_range(0.0, 4.0, low_open=True),
+            1.0,
+            "processing scale (0 < F <= 4); the output keeps the input size",
+        ),
+        Param("region", parse_region, "all", "where the style goes: all, foreground (inside the mask) or background"),
         Param("bank", str, "", "a StyleBank filter's style (default its first)"),
         Param("tile", parse_tile, 0, "tile side for large frames; auto (0) by free memory, off (-1) never"),
     )

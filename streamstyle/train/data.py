@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageOps
 
 from streamstyle.errors import InvalidOptionError
-from streamstyle.sources import IMAGE_SUFFIXES
+from streamstyle.io.media import IMAGE_SUFFIXES
 
 
 class ContentImages:

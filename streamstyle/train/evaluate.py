@@ -16,7 +16,7 @@ import torch
 from streamstyle.device import resolve_device
 from streamstyle.errors import InvalidOptionError
 from streamstyle.filters import Filter, find_filter
-from streamstyle.sources import IMAGE_SUFFIXES
+from streamstyle.io.media import IMAGE_SUFFIXES
 from streamstyle.train.gatys import read_image
 from streamstyle.train.losses import LossWeights, PerceptualLoss
 from streamstyle.train.optimize import optimize_image

@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 from streamstyle.device import resolve_device
-from streamstyle.sinks import check_output_path, open_sink
-from streamstyle.sources import DecodedFrame, ImageSource, VideoInfo
+from streamstyle.io.media import Frame, VideoInfo
+from streamstyle.io.opening import open_sink
+from streamstyle.io.output_path import check_output_path
+from streamstyle.io.sources import ImageSource
 from streamstyle.train.losses import LossWeights, PerceptualLoss
 from streamstyle.train.optimize import Optimizer, optimize_image
 from streamstyle.train.vgg import load_loss_network
@@ -58,6 +60,6 @@ def gatys_file(
     rgb = result[0].round().byte().permute(1, 2, 0).cpu().numpy()
     height, width = rgb.shape[:2]
     sink = open_sink(output, VideoInfo(width, height, Fraction(1, 25), None, 1, None, 0, {}), overwrite=overwrite)
-    sink.write([DecodedFrame(rgb, 0, 1)])
+    sink.write([Frame(rgb, 0, 1)])
     sink.close(keep=True)
     return output

@@ -28,9 +28,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from streamstyle.checksum import file_sha256
 from streamstyle.device import resolve_device, training_precision
 from streamstyle.errors import InvalidOptionError, TrainingError
-from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter, file_sha256
+from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter
 from streamstyle.models import StyleBankNet, build_model, count_parameters
 from streamstyle.train.data import ContentImages
 from streamstyle.train.gatys import read_image

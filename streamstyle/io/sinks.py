@@ -13,22 +13,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from urllib.parse import urlparse
 
 import av
 import av.error
 import numpy as np
-from PIL import Image
 
-from streamstyle.errors import EncoderError, InvalidOptionError, OutputConflictError, OutputExistsError, StreamError
-from streamstyle.sources import IMAGE_SUFFIXES, NETWORK_ERRORS, STDIN, DecodedFrame, VideoInfo, error_reason
+from streamstyle.errors import EncoderError, StreamError
+from streamstyle.io.av_errors import NETWORK_ERRORS, error_reason, output_error
+from streamstyle.io.media import Frame, VideoInfo, write_image
+from streamstyle.io.output_path import temporary_path
 
 log = logging.getLogger(__name__)
 
@@ -44,110 +41,13 @@ AUDIO_CODECS = {"webm": "libopus"}
 
 CRF_CODECS = frozenset({"libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1"})
 
-STREAM_FORMATS = {
-    "udp": "mpegts", "tcp": "mpegts", "srt": "mpegts", "rtp": "rtp_mpegts",
-    "rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv",
-}  # fmt: skip
-"""Default container (FFmpeg muxer) of a network output by URL scheme."""
-
-STDOUT = STDIN
-"""``-o -`` writes to standard output."""
-
 
 class Sink(Protocol):
     """What the pipeline writes to."""
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None: ...
+    def write(self, frames: Sequence[Frame]) -> None: ...
     def mux_packet(self, packet: av.Packet) -> None: ...
     def close(self, *, keep: bool) -> None: ...
-
-
-def check_output_path(output: Path, *, input: str | Path | None = None, overwrite: bool = False) -> None:
-    """Refuse an output that is the input, or that exists when ``overwrite`` is false.
-
-    Raises:
-        OutputConflictError: ``output`` is the same file as ``input``.
-        OutputExistsError: ``output`` exists and ``overwrite`` is false.
-    """
-    if input is not None and (
-        output.resolve() == Path(input).resolve()
-        or (output.exists() and Path(input).exists() and output.samefile(input))
-    ):
-        raise OutputConflictError(f"output is the input file: {output}; choose another -o")
-    if output.exists() and not overwrite:
-        raise OutputExistsError(f"output exists: {output} (use -y/--overwrite to replace it)")
-    if not output.parent.is_dir():
-        raise InvalidOptionError(f"output folder does not exist: {output.parent}")
-
-
-def open_sink(
-    output: str | Path,
-    info: VideoInfo,
-    side_streams: Sequence[av.stream.Stream] = (),
-    *,
-    format: str | None = None,
-    input: str | Path | None = None,
-    overwrite: bool = False,
-    codec: str | None = None,
-    crf: int = 18,
-    preset: str | None = None,
-) -> Sink:
-    """Open the sink for ``output``: a file, image sequence, network URL or ``-`` (stdout).
-
-    Args:
-        output: file path (``.mp4 .m4v .mov .mkv .webm`` write video, image endings a still),
-            ``%05d`` image pattern, network URL, or ``-``.
-        info: size and timing of the frames that will be written.
-        side_streams: input audio/subtitle streams whose packets will be passed to
-            :meth:`Sink.mux_packet` (copied when the container holds their codec).
-        format: FFmpeg muxer (``-f``), e.g. ``mpegts``; default from the file ending or URL
-            scheme (``mpegts`` for stdout).
-        input: the input path, to refuse writing over it.
-        overwrite: replace an existing output.
-        codec: video encoder name; default H.264 (VP9 for webm) with fallbacks.
-        crf: constant rate factor for encoders that take one (lower is better quality).
-        preset: encoder speed preset where the encoder has presets (x264/x265); default
-            ``medium`` for files and ``veryfast`` for streams.
-
-    Raises:
-        OutputConflictError, OutputExistsError, InvalidOptionError, EncoderError, StreamError.
-    """
-    from streamstyle.sequences import ImageSequenceSink, is_sequence_pattern
-
-    text = str(output)
-    encoding = {"codec": codec, "crf": crf}
-    if text == STDOUT:
-        fmt = format or "mpegts"
-        return StreamSink(sys.stdout.buffer, "stdout", fmt, info, side_streams, preset=preset, **encoding)
-    scheme = urlparse(text).scheme.lower() if "://" in text else ""
-    if scheme:
-        fmt = format or STREAM_FORMATS.get(scheme)
-        if fmt is None:
-            raise InvalidOptionError(f"no default container for {scheme}:// outputs; give one with -f (e.g. mpegts)")
-        return StreamSink(text, text, fmt, info, side_streams, preset=preset, **encoding)
-    if is_sequence_pattern(text):
-        return ImageSequenceSink(text, overwrite=overwrite)
-    path = Path(text)
-    check_output_path(path, input=input, overwrite=overwrite)
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        if info.frame_count > 1:
-            raise InvalidOptionError(f"{path.name}: an image output needs a still-image input (or use out/%05d.png)")
-        return ImageSink(path)
-    if format is None and suffix not in CONTAINER_FORMATS:
-        known = " ".join(sorted(CONTAINER_FORMATS) + sorted(IMAGE_SUFFIXES))
-        raise InvalidOptionError(f"unsupported output type {suffix or '(none)'!r}; use one of: {known} (or -f)")
-    return VideoFileSink(path, info, side_streams, format=format, preset=preset or "medium", **encoding)
-
-
-def temporary_path(final: Path) -> Path:
-    """A fresh file next to ``final`` that is renamed onto it when the write completes."""
-    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
-    return Path(name)
 
 
 class ImageSink:
@@ -158,10 +58,9 @@ class ImageSink:
         self._temporary = temporary_path(path)
         self._written = False
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         if frames and not self._written:
-            image = Image.fromarray(frames[0].rgb)
-            image.save(self._temporary, format=Image.registered_extensions()[self.path.suffix.lower()], quality=95)
+            write_image(self._temporary, frames[0].rgb, suffix=self.path.suffix)
             self._written = True
 
     def mux_packet(self, packet: av.Packet) -> None:
@@ -204,7 +103,7 @@ class VideoFileSink:
             self._temporary.unlink(missing_ok=True)
             raise
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         """Encode frames (RGB uint8) at their pts."""
         self._encoder.write(frames)
 
@@ -253,7 +152,7 @@ class StreamSink:
         self._encoder = _Encoder(target, name, format, options, info, side_streams)
         self._encoder.add_video(codec, crf, preset or "veryfast", low_latency=True)
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         """Encode and send frames (RGB uint8) at their pts."""
         self._encoder.write(frames)
 
@@ -272,7 +171,7 @@ class TeeSink:
     def __init__(self, sinks: Sequence[Sink]) -> None:
         self.sinks = list(sinks)
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         for sink in self.sinks:
             sink.write(frames)
 
@@ -293,7 +192,10 @@ class TeeSink:
 
 
 class _Encoder:
-    """One output container: the video encoder, side streams, and a lock around PyAV calls."""
+    """One output container: the video encoder and the side streams.
+
+    Used from one thread (the pipeline's encode thread gets the side-stream packets too), so no lock.
+    """
 
     def __init__(
         self,
@@ -307,13 +209,10 @@ class _Encoder:
         self.name = name
         self._info = info
         self._side_streams = side_streams
-        self._lock = threading.Lock()
         try:
             self._container = av.open(target, "w", format=format, options=options)
-        except NETWORK_ERRORS as exc:
-            raise StreamError(f"cannot connect to {name}: {error_reason(exc)}") from None
         except av.error.FFmpegError as exc:
-            raise EncoderError(f"cannot create {name}: {error_reason(exc)}") from None
+            raise output_error(exc, name, "create") from None
 
     def add_video(self, codec: str | None, crf: int, preset: str, *, low_latency: bool) -> None:
         """Add the video stream and the side streams, and open every encoder (closing on failure)."""
@@ -325,12 +224,9 @@ class _Encoder:
                 if _SideStream.can_carry(self._container, s)
             }
             self._container.start_encoding()  # open every encoder now, not racing in two threads
-        except NETWORK_ERRORS as exc:
-            self._container.close()
-            raise StreamError(f"cannot stream to {self.name}: {error_reason(exc)}") from None
         except av.error.FFmpegError as exc:
             self._container.close()
-            raise EncoderError(f"cannot encode {self.name}: {error_reason(exc)}") from None
+            raise output_error(exc, self.name, "encode") from None
         except BaseException:
             self._container.close()
             raise
@@ -376,7 +272,7 @@ class _Encoder:
             stream.set_display_rotation(info.rotation)
         return stream
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         """Encode frames (RGB uint8) at their pts."""
         for decoded in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(decoded.rgb), format="rgb24")
@@ -384,15 +280,13 @@ class _Encoder:
             frame.time_base = self._video.codec_context.time_base
             if decoded.duration:
                 frame.duration = decoded.duration
-            with self._lock:  # PyAV objects of one container are not safe to use from two threads at once
-                self._mux_unlocked(self._encode(frame))
+            self._mux(self._encode(frame))
 
     def mux_packet(self, packet: av.Packet) -> None:
         """Copy (or transcode) one packet of an input side stream; others are ignored."""
         side = self._side.get(packet.stream.index)
         if side is not None:
-            with self._lock:
-                self._mux_unlocked(side.convert(packet))
+            self._mux(side.convert(packet))
 
     def _encode(self, frame: av.VideoFrame | None) -> list[av.Packet]:
         try:
@@ -400,7 +294,7 @@ class _Encoder:
         except av.error.FFmpegError as exc:
             raise EncoderError(f"video encoder {self._video.codec_context.name} failed: {exc}") from None
 
-    def _mux_unlocked(self, packets: Sequence[av.Packet]) -> None:
+    def _mux(self, packets: Sequence[av.Packet]) -> None:
         try:
             for packet in packets:
                 self._container.mux(packet)
@@ -411,10 +305,9 @@ class _Encoder:
         """Flush the encoders if ``keep`` and close the container."""
         try:
             if keep:
-                with self._lock:
-                    self._mux_unlocked(self._encode(None))
-                    for side in self._side.values():
-                        self._mux_unlocked(side.flush())
+                self._mux(self._encode(None))
+                for side in self._side.values():
+                    self._mux(side.flush())
         finally:
             with contextlib.suppress(*NETWORK_ERRORS):  # no trailer when the receiver is gone already
                 self._container.close()

@@ -4,7 +4,7 @@ The temporal stages (:class:`~streamstyle.stages.denoise.Denoise` before the net
 :class:`~streamstyle.stages.stabilize.Stabilize` after it) each carry an image of the previous
 frame onto the current one along the motion of the original video. :class:`MotionTracker`
 measures that motion per frame: DIS optical flow both ways on the grey frames, shrunk to at most
-:data:`FLOW_SIDE`, with the forward-backward check of :func:`~streamstyle.temporal.visibility`;
+:data:`FLOW_SIDE`, with the forward-backward check of :func:`~streamstyle.temporal.flow.visibility`;
 history is dropped at scene cuts. The first stage to measure it attaches it to the batch
 (:attr:`~streamstyle.frames.FrameBatch.motion`), as ffmpeg exports motion vectors as frame side
 data, and later stages reuse it: the flow is the costly part of either stage.
@@ -12,15 +12,13 @@ data, and later stages reuse it: the flow is the costly part of either stage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 
 from streamstyle.frames import FrameBatch, to_host
-from streamstyle.scenecut import CUT_THRESHOLD, SceneCuts
-from streamstyle.temporal import Correspondence, FlowPreset, correspondence, gray, resize_flow, sample_positions
+from streamstyle.temporal.flow import FlowPreset, Motion, correspondence, gray
+from streamstyle.temporal.scenecut import CUT_THRESHOLD, SceneCuts
 
 FLOW_PRESET: FlowPreset = "medium"
 """DIS preset of the flow (``fast`` misplaces strokes enough to undo much of the stabiliser's gain)."""
@@ -33,33 +31,6 @@ half the flicker reduction there; 1280 costs 0.2 s more per 720p frame on one CP
 """
 
 
-@dataclass(frozen=True)
-class Motion:
-    """How one frame came from the frame before it.
-
-    Attributes:
-        match: backward flow and visibility at the flow's resolution (see :data:`FLOW_SIDE`).
-    """
-
-    match: Correspondence
-
-    def carry(self, previous: np.ndarray) -> np.ndarray:
-        """An image of the previous frame moved onto this one (bicubic, edges replicated).
-
-        Bicubic rather than bilinear: an image carried over many frames is resampled each
-        time, and bilinear blurs it a little more every frame.
-
-        Shape: ``(H, W, C)`` float32 -> ``(H, W, C)`` float32.
-        """
-        height, width = previous.shape[:2]
-        xs, ys = sample_positions(resize_flow(self.match.flow, width, height))
-        return cv2.remap(previous, xs, ys, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-    def trust(self, width: int, height: int) -> np.ndarray:
-        """Where the flow passed the visibility check, as ``(H, W)`` float32 in [0, 1] (soft where it was upsampled)."""
-        return cv2.resize(self.match.visible.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-
-
 class MotionTracker:
     """Measures the motion of each frame from the one before, over a stream of frames given in order.
 
@@ -67,7 +38,7 @@ class MotionTracker:
     instance per video, or call :meth:`reset` between videos.
 
     Args:
-        cut: scene-cut threshold of :class:`~streamstyle.scenecut.SceneCuts`; 1 never cuts.
+        cut: scene-cut threshold of :class:`~streamstyle.temporal.scenecut.SceneCuts`; 1 never cuts.
 
     Attributes:
         cuts: scene cuts seen so far.

@@ -1,4 +1,6 @@
-"""The preview window (OpenCV): the stylised frames with an fps/latency overlay, and key controls.
+"""The preview window (OpenCV): the stylised frames with an fps/latency overlay; it reports key presses.
+
+What a key does is decided above the I/O layer (:class:`~streamstyle.controls.LiveControls`).
 
 OpenCV's GUI aborts the whole process when it cannot reach a display, so the window is
 first opened in a short-lived child process: a missing display or a headless OpenCV build
@@ -18,9 +20,8 @@ import av
 import cv2
 import numpy as np
 
-from streamstyle.controls import KEYS, LiveControls
 from streamstyle.errors import BackendUnavailableError
-from streamstyle.sources import DecodedFrame
+from streamstyle.io.media import Frame
 
 _PROBE = "import cv2; cv2.namedWindow('streamstyle'); cv2.waitKey(1); cv2.destroyAllWindows()"
 
@@ -50,28 +51,31 @@ def draw_overlay(bgr: np.ndarray, lines: Sequence[str]) -> np.ndarray:
 
 
 class PreviewWindow:
-    """Shows frames in a window; keys go to ``controls`` (see :data:`~streamstyle.controls.KEYS`).
+    """Shows frames in a window and reports the keys pressed in it.
 
     Args:
         title: window title.
-        controls: live settings the keys change, and whose state the overlay shows.
-        dropped: returns how many frames the pipeline dropped so far, for the overlay.
+        on_key: called with each key code (``q`` when the window is closed; -1 for none).
+        status: returns further overlay lines (dropped frames, style settings).
 
     Raises:
         BackendUnavailableError: no display, or an OpenCV build without a GUI.
     """
 
     def __init__(
-        self, title: str, controls: LiveControls | None = None, dropped: Callable[[], int] | None = None
+        self,
+        title: str,
+        on_key: Callable[[int], None] | None = None,
+        status: Callable[[], list[str]] | None = None,
     ) -> None:
         check_window_backend()
         self.title = title
-        self.controls = controls
-        self._dropped = dropped
+        self._on_key = on_key
+        self._status = status
         self._shown: collections.deque[float] = collections.deque(maxlen=30)
         self._opened = False
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         for frame in frames:
             if not self._opened:  # created by the thread that draws into it
                 cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
@@ -82,21 +86,15 @@ class PreviewWindow:
             cv2.imshow(self.title, draw_overlay(bgr, self.status(now - frame.arrived)))
             key = cv2.waitKey(1)
             closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
-            if self.controls is not None:
-                self.controls.handle_key(ord("q") if closed else key)
+            if self._on_key is not None:
+                self._on_key(ord("q") if closed else key)
 
     def status(self, latency: float) -> list[str]:
-        """The overlay's lines: fps over the last frames, latency, dropped frames, style settings."""
+        """The overlay's lines: fps over the last frames and latency, then those of ``status``."""
         span = self._shown[-1] - self._shown[0] if len(self._shown) > 1 else 0.0
         fps = (len(self._shown) - 1) / span if span > 0 else 0.0
         lines = [f"{fps:.1f} fps   latency {latency * 1000:.0f} ms"]
-        if self._dropped is not None:
-            lines[0] += f"   dropped {self._dropped()}"
-        if self.controls is not None:
-            index, strength, region = self.controls.snapshot()
-            lines.append(f"{self.controls.styles[index]}  strength {strength:.1f}  region {region}")
-            lines.append("  ".join(f"{key}: {what.split(':')[0]}" for key, what in KEYS.items()))
-        return lines
+        return lines + (self._status() if self._status is not None else [])
 
     def mux_packet(self, packet: av.Packet) -> None:
         """The window has no sound: packets are dropped."""

@@ -1,7 +1,7 @@
 """Scene-cut detection: consecutive frames whose small grey thumbnails differ a lot.
 
 One detector serves every stage that keeps history across frames (mask smoothing in
-:mod:`streamstyle.masks`, the :class:`~streamstyle.stages.stabilize.Stabilize` stage): at a cut,
+:mod:`streamstyle.stages.masks`, the :class:`~streamstyle.stages.stabilize.Stabilize` stage): at a cut,
 that history belongs to another shot and is dropped.
 """
 

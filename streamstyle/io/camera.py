@@ -8,7 +8,6 @@ where the installed PyAV has them; PyPI's PyAV wheels usually do not, so OpenCV'
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -19,7 +18,8 @@ import cv2
 import numpy as np
 
 from streamstyle.errors import InputNotFoundError, InvalidMediaError, StreamStyleError
-from streamstyle.sources import DecodedFrame, MediaSource, Source, VideoInfo
+from streamstyle.io.media import Frame, VideoInfo
+from streamstyle.io.sources import MediaSource, Source
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,6 @@ DEVICE_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}
 
 CAMERA_TIME_BASE = Fraction(1, 1000)
 """OpenCV cameras are stamped with the wall clock, in milliseconds."""
-
-_CAMERA = re.compile(r"^(?:camera:(?P<index>\d+)|(?P<path>/dev/video\d+))$")
-
-
-def camera_device(text: str) -> str | None:
-    """The device of ``camera:N`` (``"N"``) or ``/dev/videoN`` (the path); ``None`` for other inputs."""
-    match = _CAMERA.match(text)
-    if match is None:
-        return None
-    return match["index"] if match["index"] is not None else match["path"]
 
 
 def open_camera(
@@ -103,12 +93,12 @@ class OpenCVCamera:
             self._capture.release()
             raise InputNotFoundError(f"cannot open camera {device}: no such device, or it is busy")
         self._started = time.monotonic()
-        self._first = DecodedFrame(cv2.cvtColor(first, cv2.COLOR_BGR2RGB), 0, None)
+        self._first = Frame(cv2.cvtColor(first, cv2.COLOR_BGR2RGB), 0, None)
         height, width = first.shape[:2]
         fps = self._capture.get(cv2.CAP_PROP_FPS) or rate or 30
         self.info = VideoInfo(width, height, CAMERA_TIME_BASE, Fraction(fps).limit_denominator(1001), 0, None, 0, {})
 
-    def read(self) -> Iterator[DecodedFrame]:
+    def read(self) -> Iterator[Frame]:
         """Frames until the camera stops delivering."""
         yield self._first
         last = 0
@@ -120,7 +110,7 @@ class OpenCVCamera:
                 raise InvalidMediaError(f"the camera delivers frames of shape {bgr.shape}, not colour images")
             pts = max(last + 1, round((time.monotonic() - self._started) / CAMERA_TIME_BASE))
             last = pts
-            yield DecodedFrame(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), pts, None)
+            yield Frame(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), pts, None)
 
     def close(self) -> None:
         self._capture.release()

@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from streamstyle.errors import InputNotFoundError, InvalidMediaError, InvalidOptionError, OutputExistsError
-from streamstyle.sources import IMAGE_SUFFIXES, DecodedFrame, VideoInfo
-
-_PRINTF = re.compile(r"%0?\d*d")
-_GLOB = re.compile(r"[*?\[]")
-
-
-def is_sequence_pattern(text: str) -> bool:
-    """Whether ``text`` names an image sequence: one printf number (``%05d``) or glob characters."""
-    return bool(_PRINTF.search(text) or _GLOB.search(Path(text).name))
+from streamstyle.io.location import PRINTF_NUMBER
+from streamstyle.io.media import IMAGE_SUFFIXES, Frame, VideoInfo, read_image, write_image
 
 
 def sequence_files(pattern: str) -> list[Path]:
@@ -36,7 +26,7 @@ def sequence_files(pattern: str) -> list[Path]:
     Raises:
         InputNotFoundError: nothing matches.
     """
-    if _PRINTF.search(pattern):
+    if PRINTF_NUMBER.search(pattern):
         start = next((n for n in range(5) if Path(pattern % n).is_file()), None)
         files: list[Path] = []
         while start is not None and Path(pattern % (start + len(files))).is_file():
@@ -46,14 +36,6 @@ def sequence_files(pattern: str) -> list[Path]:
     if not files:
         raise InputNotFoundError(f"no images match {pattern}")
     return files
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidMediaError(f"cannot read image {path}: {exc}") from None
 
 
 class ImageSequenceSource:
@@ -69,19 +51,19 @@ class ImageSequenceSource:
         self.side_streams: list[av.stream.Stream] = []
         self.corrupt_packets = 0
         self.live = False
-        self._first = _read_rgb(self.files[0])
+        self._first = read_image(self.files[0])
         height, width = self._first.shape[:2]
         frame_rate = Fraction(rate).limit_denominator(1001)
         self.info = VideoInfo(width, height, 1 / frame_rate, frame_rate, len(self.files), None, 0, {})
 
-    def read(self) -> Iterator[DecodedFrame]:
+    def read(self) -> Iterator[Frame]:
         for index, path in enumerate(self.files):
-            rgb = self._first if index == 0 else _read_rgb(path)
+            rgb = self._first if index == 0 else read_image(path)
             if rgb.shape != self._first.shape:
                 raise InvalidMediaError(
                     f"{path} is {rgb.shape[1]}x{rgb.shape[0]}; the sequence is {self.info.width}x{self.info.height}"
                 )
-            yield DecodedFrame(rgb, index, 1)
+            yield Frame(rgb, index, 1)
 
     def close(self) -> None:
         """Nothing to release: each image is read and closed in turn."""
@@ -102,7 +84,7 @@ class ImageSequenceSink:
     """
 
     def __init__(self, pattern: str, *, overwrite: bool = False) -> None:
-        if not _PRINTF.search(pattern):
+        if not PRINTF_NUMBER.search(pattern):
             raise InvalidOptionError(f"an image-sequence output needs a number pattern such as %05d: {pattern}")
         suffix = Path(pattern).suffix.lower()
         if suffix not in IMAGE_SUFFIXES:
@@ -114,13 +96,13 @@ class ImageSequenceSink:
             raise OutputExistsError(f"output exists: {first} (use -y/--overwrite to replace the sequence)")
         self.pattern = pattern
         self.written = 0
-        self._format = Image.registered_extensions()[suffix]
+        self._suffix = suffix
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         for frame in frames:
             path = Path(self.pattern % (self.written + 1))
             temporary = path.with_name(f".{path.name}.part")
-            Image.fromarray(frame.rgb).save(temporary, format=self._format, quality=95)
+            write_image(temporary, frame.rgb, suffix=self._suffix)
             os.replace(temporary, path)
             self.written += 1
 

@@ -10,7 +10,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from streamstyle.scenecut import SceneCuts
+from streamstyle.temporal.scenecut import SceneCuts
 
 
 def feather(masks: torch.Tensor, pixels: float) -> torch.Tensor:
@@ -31,7 +31,7 @@ class TemporalSmoother:
     """Exponential moving average of masks over frames, reset at scene cuts.
 
     ``m_t = smooth * m_{t-1} + (1 - smooth) * raw_t``; at a cut (or the first frame) ``m_t = raw_t``.
-    Cuts are found by :class:`~streamstyle.scenecut.SceneCuts` at its default threshold.
+    Cuts are found by :class:`~streamstyle.temporal.scenecut.SceneCuts` at its default threshold.
     """
 
     def __init__(self, smooth: float) -> None:

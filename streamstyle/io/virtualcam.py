@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import av
 
 from streamstyle.errors import BackendUnavailableError
-from streamstyle.sources import DecodedFrame
+from streamstyle.io.media import Frame
 
 INSTALL_HINT = "pip install 'streamstyle[virtualcam]'"
 BACKEND_HINT = "Linux: sudo modprobe v4l2loopback; macOS/Windows: install OBS Studio and start its virtual camera once"
@@ -39,7 +39,7 @@ class VirtualCamera:
             raise BackendUnavailableError(f"no virtual camera backend: {reason} ({BACKEND_HINT})") from None
         self.device = self._camera.device
 
-    def write(self, frames: Sequence[DecodedFrame]) -> None:
+    def write(self, frames: Sequence[Frame]) -> None:
         for frame in frames:
             self._camera.send(frame.rgb)
 

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from streamstyle.errors import StreamStyleError
-from streamstyle.sources import DecodedFrame, MediaSource
+from streamstyle.io.media import Frame
+from streamstyle.io.sources import MediaSource
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ReconnectingSource:
     def corrupt_packets(self) -> int:
         return self._corrupt_before + (self._source.corrupt_packets if self._source else 0)
 
-    def read(self) -> Iterator[DecodedFrame | av.Packet]:
+    def read(self) -> Iterator[Frame | av.Packet]:
         """Frames and packets of every connection, timestamps continuing, until it gives up."""
         time_base = self.info.time_base
         offset = 0  # added to a connection's pts, in the first connection's time base
@@ -72,7 +73,7 @@ class ReconnectingSource:
                     offset = (last_pts or 0) + max(1, gap) - pts
                     rebased = True
                 last_pts, last_wall = pts + offset, time.monotonic()
-                yield DecodedFrame(self._fit(item.rgb), last_pts, item.duration, item.arrived)
+                yield Frame(self._fit(item.rgb), last_pts, item.duration, item.arrived)
             self._corrupt_before += source.corrupt_packets
             source.close()
             self._source = self._reconnect()

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torchvision.models import get_model_builder, get_model_weights
 
+from streamstyle.checksum import file_sha256
 from streamstyle.errors import InvalidOptionError, WeightsUnavailableError
-from streamstyle.filters import file_sha256
 
 SegmenterName = Literal[
     "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101", "lraspp_mobilenet_v3_large"
