@@ -10,24 +10,16 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from test_temporal import translating, with_noise, write_clip
+from motion_clips import run, translating, with_noise, write_clip
 
 from streamstyle.cli import main
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch
 from streamstyle.graph import format_graph, parse_graph
-from streamstyle.io.opening import open_source
-from streamstyle.pipeline import Pipeline
-from streamstyle.stages import Stage, Stylize
+from streamstyle.stages import Stylize
 from streamstyle.stages.stabilize import Stabilize
 from streamstyle.temporal.metrics import frames_warping_error
 from streamstyle.temporal.scenecut import SceneCuts
-
-
-def run(path: Path, stages: list[Stage], *, batch_size: int = 4) -> list[np.ndarray]:
-    """Output frames ``(H, W, 3)`` uint8 of ``stages`` over a file, through the real pipeline."""
-    with Pipeline(open_source(path), stages, batch_size=batch_size, device="cpu") as pipeline:
-        return [frame for batch in pipeline for frame in batch.pixels.permute(0, 2, 3, 1).numpy()]
 
 
 @pytest.fixture

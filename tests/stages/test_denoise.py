@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_stabilize import run
-from test_temporal import translating, with_noise, write_clip
+from motion_clips import run, translating, with_noise, write_clip
 
 import streamstyle
 from streamstyle.errors import GraphSyntaxError, InvalidOptionError

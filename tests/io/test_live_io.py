@@ -35,7 +35,7 @@ from streamstyle.io.opening import open_sink
 from streamstyle.io.preview import draw_overlay
 from streamstyle.pipeline import Pipeline
 
-PEER = Path(__file__).parent / "stream_peer.py"
+PEER = Path(__file__).resolve().parents[1] / "stream_peer.py"
 SUMMARY = re.compile(r"(\d+) frames in .*?(?:, (\d+) dropped to keep up)?; latency (\d+) ms mean, (\d+) ms max")
 
 

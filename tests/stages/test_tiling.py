@@ -20,7 +20,7 @@ from streamstyle.stages import stylize, tiling
 from streamstyle.stages.stylize import Stylize
 from streamstyle.stages.tiling import MIN_TILE, TilePlan, forward_bytes_per_pixel, plan_tiles, tiled_forward
 
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.jpg"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.jpg"
 CHICAGO = SHARED_DATA / "content" / "chicago.jpg"
 SIZE = (320, 224)
 """Test frames (width, height): with tile 192 (overlap and margin 32) a 2 x 3 grid, one row seam
