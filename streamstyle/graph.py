@@ -4,7 +4,7 @@
 ``name=options`` with options separated by ``:``, given by key (``strength=0.8``) or by
 position in the stage's parameter order (``starry`` is ``style``). A value may be quoted
 with ``'...'`` or have ``\\`` before a special character (``,:='\\``). Stage names are the
-built-in ones and those of installed plugins (:func:`streamstyle.plugins.stage_registry`).
+built-in ones and those of installed plugins (:func:`streamstyle.stages.stage_registry`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamstyle.errors import GraphSyntaxError, InvalidOptionError
-from streamstyle.plugins import stage_registry
-from streamstyle.stages import Stage
+from streamstyle.stages import Stage, stage_registry
 
 SPECIAL = ",:='\\"
 

@@ -16,7 +16,8 @@ from conftest import make_video, probe
 
 from streamstyle import GraphSyntaxError, Scale, build_graph, format_graph, parse_graph
 from streamstyle.filters import BUNDLED_FILTER_DIRS, METADATA_FILE, filter_search_path
-from streamstyle.plugins import plugin_filter_dirs, stage_registry
+from streamstyle.plugins import plugin_filter_dirs
+from streamstyle.stages import stage_registry
 
 STREAMSTYLE = Path(sys.executable).with_name("streamstyle")
 """The console script, as a user runs it."""
