@@ -178,3 +178,38 @@ def test_interrupt_finishes_a_playable_file(tiny_filter: Path, tmp_path: Path, s
     frames = probe(out)["frames"]
     assert 0 < frames < 1500
     assert no_leftovers(tmp_path)
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.mp4"
+
+
+def console(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script, run as a user types it."""
+    return subprocess.run(["streamstyle", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_graph_string_from_the_console_script(tmp_path: Path) -> None:
+    (tmp_path / "in.mp4").write_bytes(SAMPLE.read_bytes())
+    done = console("in.mp4", "-vf", "scale=w=160:h=-2,stylize=starry:strength=0.8", "-o", "out.mp4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    source, result = probe(tmp_path / "in.mp4"), probe(tmp_path / "out.mp4")
+    assert result["size"] == (160, 90) and result["frames"] == source["frames"]
+    assert result["audio_codec"] and result["audio_packets"] == source["audio_packets"], "the audio is kept"
+
+
+def test_options_before_the_input(tmp_path: Path) -> None:
+    (tmp_path / "in.mp4").write_bytes(SAMPLE.read_bytes())
+    done = console("-s", "starry", "--scale", "0.25", "-o", "out.mp4", "in.mp4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert probe(tmp_path / "out.mp4")["frames"] == probe(tmp_path / "in.mp4")["frames"]
+
+
+def test_style_options_and_a_graph_together_are_refused(tiny_filter: Path, clip: Path) -> None:
+    result = run(clip, "-vf", "stylize=tiny", "--strength", "0.5")
+    assert_clean_failure(result, errors.InvalidOptionError.exit_code, "not both")
+
+
+def test_stage_options_are_checked_by_the_stage_schema(tiny_filter: Path, clip: Path) -> None:
+    assert_clean_failure(run(clip, "-s", "tiny", "--tile", "banana"), 2, "auto, off or a tile side")
+    assert_clean_failure(run(clip, "-s", "tiny", "--strength", "2"), 2, "must be in [0, 1]")
+    assert_clean_failure(run(clip, "-s", "tiny", "--seg-size", "10"), 2, "--seg-size")
