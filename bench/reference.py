@@ -2,8 +2,9 @@
 
     python bench/reference.py [--size 512] [--gatys-steps 0]
 
-For each pair (our filter, his network of the same painting) prints the mean content and style
-distance of the outputs (``streamstyle evaluate``'s measure, unweighted) on the classic content
+For each pair (our filter, his network of the same painting) prints the mean content, style and
+motif distance of the outputs (``streamstyle evaluate``'s measures, unweighted; the motif
+distance sees the painting's large shapes, which the style distance barely does) on the classic content
 images, each measured against our filter's style image at the size it was trained with, so
 both networks are scored by the same yardstick. His networks live in ../shared/data/reference
 and are comparison-only: this script reads them in place and never converts or ships them.
@@ -24,7 +25,7 @@ from torch import nn
 
 from streamstyle.benchmark import psnr
 from streamstyle.filters import find_filter
-from streamstyle.train.evaluate import filter_loss, score_gatys, score_network
+from streamstyle.train.evaluate import Scores, filter_loss, motif_loss, score_gatys, score_network
 from streamstyle.train.gatys import read_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -111,6 +112,10 @@ def side_by_side(files: list[Path], networks: list[nn.Module], size: int) -> np.
     return torch.cat(rows, dim=2)[0].round().byte().permute(1, 2, 0).numpy()
 
 
+def figures(scores: Scores) -> str:
+    return f"{scores.content:>9.4g} {scores.style:>9.4g} {scores.motif:>9.4g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="long side of the content images")
@@ -124,19 +129,20 @@ def main() -> None:
     print(f"loader check: his wave on chicago.jpg vs his published output: {match:.1f} dB PSNR (row offset {offset})")
     files = [DATA / "content" / name for name in CONTENT]
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'s/image':>8}")
+    print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'motif':>9} {'s/image':>8}")
     for ours, his in PAIRS.items():
         item = find_filter(ours)
         loss = filter_loss(item, args.vgg, torch.device("cpu"))
+        motifs = motif_loss(item, loss)
         networks = {f"streamstyle {ours}": item.load_model().eval(), f"Engstrom {his[10:]}": load_engstrom(his)}
         for label, network in networks.items():
             started = time.perf_counter()
-            scores = score_network(network, files, loss, size=args.size)
+            scores = score_network(network, files, loss, motifs, size=args.size)
             seconds = (time.perf_counter() - started) / len(files)
-            print(f"{ours:<8} {label:<22} {scores.content:>9.4g} {scores.style:>9.4g} {seconds:>8.2f}")
+            print(f"{ours:<8} {label:<22} {figures(scores)} {seconds:>8.2f}")
         if args.gatys_steps:
-            scores = score_gatys(files[:1], loss, size=args.size, steps=args.gatys_steps)
-            print(f"{ours:<8} {'Gatys (chicago only)':<22} {scores.content:>9.4g} {scores.style:>9.4g}")
+            scores = score_gatys(files[:1], loss, motifs, size=args.size, steps=args.gatys_steps)
+            print(f"{ours:<8} {'Gatys (chicago only)':<22} {figures(scores)}")
         grid = side_by_side(files[:3], list(networks.values()), 384)
         Image.fromarray(grid).save(args.out / f"{ours}.jpg", quality=90)
     print(f"side by side (content | streamstyle | Engstrom): {args.out}/")

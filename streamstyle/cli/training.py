@@ -209,8 +209,10 @@ def evaluate(style: str, images: str, **options: Any) -> None:
     with tqdm(unit="image", disable=not sys.stderr.isatty()) as progress:
         result = evaluate_filter(style, images, on_image=lambda _: progress.update(1), **options)
     rows = [("filter " + style, result.filter)] + ([("gatys", result.gatys)] if result.gatys else [])
-    click.echo(f"{'':<24} {'images':>6} {'content':>12} {'style':>12}")
+    click.echo(f"{'':<24} {'images':>6} {'content':>12} {'style':>12} {'motif':>12}")
     for label, scores in rows:
-        click.echo(f"{label:<24} {scores.images:>6} {scores.content:>12.5g} {scores.style:>12.5g}")
+        click.echo(
+            f"{label:<24} {scores.images:>6} {scores.content:>12.5g} {scores.style:>12.5g} {scores.motif:>12.5g}"
+        )
     if result.style_ratio is not None:
         click.echo(f"style loss / Gatys style loss: {result.style_ratio:.2f}")

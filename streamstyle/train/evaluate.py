@@ -1,8 +1,13 @@
-"""Numbers to compare filters by: mean content and style loss of a filter's outputs.
+"""Numbers to compare filters by: mean content, style and motif distances of a filter's outputs.
 
 The same loss network measures the filter's outputs and, as the reference, Gatys
 optimisation on a few of the images. Distances are unweighted: content is the MSE at the
-content layer, style the sum over the style layers of the MSE between Gram matrices.
+content layer, style the sum over the style layers of the MSE between Gram matrices. The style
+distance is dominated by relu1_2 (colours, fine texture: about 20x the deeper layers with the
+normalised VGG-19), so it rates a filter that copies the palette and a fine hatching above one
+that paints the painting's large motifs; the motif distance sees those: the Gram distance at
+the two deepest style layers only, against the painting at the trained size and at twice it,
+averaged.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from streamstyle.train.vgg import load_loss_network
 
 @dataclass(frozen=True)
 class Scores:
-    """Mean unweighted content and style distances over ``images`` images."""
+    """Mean unweighted content, style and motif distances over ``images`` images (lower is closer)."""
 
     content: float
     style: float
+    motif: float
     images: int
 
 
@@ -76,9 +82,10 @@ def evaluate_filter(
         raise InvalidOptionError(f"no images under {images}")
     target = resolve_device(device)
     loss = filter_loss(item, vgg, target, style_image=style_image, size=size)
+    motifs = motif_loss(item, loss, style_image=style_image, size=size)
     model = item.load_model().to(target)
-    scores = score_network(model, files, loss, size=size, on_image=on_image)
-    gatys = score_gatys(files[:gatys_images], loss, size=size, steps=gatys_steps, on_image=on_image)
+    scores = score_network(model, files, loss, motifs, size=size, on_image=on_image)
+    gatys = score_gatys(files[:gatys_images], loss, motifs, size=size, steps=gatys_steps, on_image=on_image)
     return Evaluation(scores, gatys)
 
 
@@ -98,24 +105,48 @@ def filter_loss(
     Raises:
         InvalidOptionError: no style image.
     """
-    painting = Path(style_image) if style_image else item.style_image
-    if painting is None:
-        raise InvalidOptionError(f"filter {item.name!r} has no style image; pass one")
     recipe, defaults = item.recipe, LossWeights()
     weights = LossWeights(
         content=float(recipe.get("content_weight", defaults.content)),
         style=float(recipe.get("style_weight", defaults.style)),
         tv=float(recipe.get("tv_weight", defaults.tv)),
+        style_layers=tuple(float(w) for w in recipe.get("style_layer_weights", defaults.style_layers)),
     )
     network = load_loss_network(vgg).to(device)
-    style = read_image(painting, int(recipe.get("style_size", size))).to(device)
+    style = read_image(_painting(item, style_image), int(recipe.get("style_size", size))).to(device)
     return PerceptualLoss(network, style, weights).to(device)
+
+
+MOTIF_SCALES = (1, 2)
+"""Sizes of the painting the motif distance compares with, as multiples of the trained style size."""
+
+
+def motif_loss(
+    item: Filter, loss: PerceptualLoss, *, style_image: str | Path | None = None, size: int = 512
+) -> list[PerceptualLoss]:
+    """Losses holding the painting's Gram matrices at :data:`MOTIF_SCALES`, on ``loss``'s network."""
+    device = next(loss.buffers()).device
+    base = int(item.recipe.get("style_size", size))
+    painting = _painting(item, style_image)
+    deep = LossWeights(style_layers=(0.0, 0.0, 1.0, 1.0))
+    return [
+        PerceptualLoss(loss.network, read_image(painting, base * scale).to(device), deep).to(device)
+        for scale in MOTIF_SCALES
+    ]
+
+
+def _painting(item: Filter, style_image: str | Path | None) -> Path:
+    painting = Path(style_image) if style_image else item.style_image
+    if painting is None:
+        raise InvalidOptionError(f"filter {item.name!r} has no style image; pass one")
+    return painting
 
 
 def score_network(
     model: Callable[[torch.Tensor], torch.Tensor],
     files: list[Path],
     loss: PerceptualLoss,
+    motifs: list[PerceptualLoss],
     *,
     size: int = 512,
     on_image: Callable[[str], None] | None = None,
@@ -127,7 +158,7 @@ def score_network(
         content = read_image(file, size).to(device)
         with torch.inference_mode():
             output = model(content).clamp(0, 255)
-        measured.append(_distances(loss, output, content))
+        measured.append(_distances(loss, motifs, output, content))
         if on_image is not None:
             on_image(file.name)
     return _mean(measured)
@@ -136,6 +167,7 @@ def score_network(
 def score_gatys(
     files: list[Path],
     loss: PerceptualLoss,
+    motifs: list[PerceptualLoss],
     *,
     size: int = 512,
     steps: int = 50,
@@ -147,21 +179,26 @@ def score_gatys(
     for file in files:
         content = read_image(file, size).to(device)
         result = optimize_image(content, loss, steps=steps, optimizer="lbfgs")
-        measured.append(_distances(loss, result, content))
+        measured.append(_distances(loss, motifs, result, content))
         if on_image is not None:
             on_image(f"gatys {file.name}")
     return _mean(measured) if measured else None
 
 
-def _distances(loss: PerceptualLoss, output: torch.Tensor, content: torch.Tensor) -> tuple[float, float]:
-    """Unweighted content MSE and style distance of ``output`` for ``content``."""
+def _distances(
+    loss: PerceptualLoss, motifs: list[PerceptualLoss], output: torch.Tensor, content: torch.Tensor
+) -> tuple[float, float, float]:
+    """Unweighted content MSE, style distance and motif distance of ``output`` for ``content``."""
     network = loss.network
     with torch.no_grad():
         features = network(output, {*network.style_layers, network.content_layer})
         reference = network(content, [network.content_layer])[network.content_layer]
         content_mse = torch.nn.functional.mse_loss(features[network.content_layer], reference)
-        return float(content_mse), float(loss.style_distance(features))
+        style = sum(loss.layer_distances(output).values())
+        motif = sum(float(scale.style_distance(features)) for scale in motifs) / len(motifs)
+        return float(content_mse), float(style), motif
 
 
-def _mean(pairs: list[tuple[float, float]]) -> Scores:
-    return Scores(sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs), len(pairs))
+def _mean(rows: list[tuple[float, float, float]]) -> Scores:
+    content, style, motif = (sum(row[i] for row in rows) / len(rows) for i in range(3))
+    return Scores(content, style, motif, len(rows))

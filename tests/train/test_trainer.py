@@ -23,6 +23,8 @@ from streamstyle.cli import main
 from streamstyle.device import cpu_has_native_bf16, training_precision
 from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import Filter
+from streamstyle.train.evaluate import filter_loss, motif_loss
+from streamstyle.train.gatys import read_image
 from streamstyle.train.losses import LossWeights, PerceptualLoss
 from streamstyle.train.trainer import TrainConfig, Trainer
 from streamstyle.train.vgg import load_loss_network
@@ -118,9 +120,10 @@ def test_evaluate_prints_filter_and_gatys_losses(setup: dict[str, Path]) -> None
     result = CliRunner().invoke(main, [*args, "--gatys-images", "1", "--gatys-steps", "2", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[1].split()[-3:-2] == ["6"] and lines[2].startswith("gatys")
-    filter_style, gatys_style = float(lines[1].split()[-1]), float(lines[2].split()[-1])
-    assert filter_style > 0 and gatys_style > 0
+    assert lines[0].split() == ["images", "content", "style", "motif"]
+    assert lines[1].split()[-4:-3] == ["6"] and lines[2].startswith("gatys")
+    filter_style, gatys_style = float(lines[1].split()[-2]), float(lines[2].split()[-2])
+    assert filter_style > 0 and gatys_style > 0 and float(lines[1].split()[-1]) > 0
     assert "style loss / Gatys style loss" in lines[-1]
 
 
@@ -299,3 +302,17 @@ def test_style_layer_weights_scale_each_layer_and_are_checked(setup: dict[str, P
     result = CliRunner().invoke(main, ["train", str(setup["style"]), "--data", str(setup["photos"]), "--name", "x",
                                        "--style-layer-weights", "1,banana,1,1"])  # fmt: skip
     assert result.exit_code == 2 and "comma-separated numbers" in result.output
+
+
+def test_motif_distance_is_small_for_the_painting_and_large_for_a_flat_image(setup: dict[str, Path]) -> None:
+    folder = Trainer(config(setup, "motifs", iterations=1)).run()
+    item = Filter.from_folder(folder)
+    loss = filter_loss(item, setup["vgg"], torch.device("cpu"))
+    motifs = motif_loss(item, loss)
+    painting = read_image(item.style_image, 64)
+    gray = torch.full_like(painting, 128.0)
+    deep = [
+        sum(float(m.style_distance(loss.network(x, loss.network.style_layers))) for m in motifs)
+        for x in (painting, gray)
+    ]
+    assert deep[0] < 0.5 * deep[1]
