@@ -177,6 +177,8 @@ def find_filter(style: str | Path) -> Filter:
         FilterError: the filter's metadata is broken.
     """
     text = str(style)
+    if not text.strip():
+        raise UnknownStyleError("empty style name; give a filter name (see `streamstyle filters`) or a folder")
     if os.sep in text or "/" in text or Path(text).is_dir():
         return Filter.from_folder(text)
     for directory in filter_search_path():

@@ -66,7 +66,8 @@ def frames_warping_error(
     and the floor.
 
     Raises:
-        InvalidOptionError: a stylised frame differs in size from its original, or the sizes change.
+        InvalidOptionError: a stylised frame differs in size from its original, the sizes change,
+            or there are fewer than two frames.
     """
     errors, floors, visible = [], [], []
     previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -89,7 +90,7 @@ def frames_warping_error(
             visible.append(float(match.visible.mean()))
         previous = (original, stylised, luma)
     if not errors:
-        return WarpingError(0.0, 0.0, 0, 0.0)
+        raise InvalidOptionError("the warping error needs at least two frames: it compares consecutive ones")
     return WarpingError(float(np.mean(errors)), float(np.mean(floors)), len(errors), float(np.mean(visible)))
 
 

@@ -213,3 +213,7 @@ def test_stage_options_are_checked_by_the_stage_schema(tiny_filter: Path, clip: 
     assert_clean_failure(run(clip, "-s", "tiny", "--tile", "banana"), 2, "auto, off or a tile side")
     assert_clean_failure(run(clip, "-s", "tiny", "--strength", "2"), 2, "must be in [0, 1]")
     assert_clean_failure(run(clip, "-s", "tiny", "--seg-size", "10"), 2, "--seg-size")
+
+
+def test_an_empty_style_name_is_not_the_current_folder(tiny_filter: Path, clip: Path) -> None:
+    assert_clean_failure(run(clip, "-s", ""), errors.UnknownStyleError.exit_code, "empty style name")

@@ -70,3 +70,9 @@ def test_max_frames_must_be_positive(tmp_path: Path) -> None:
     original = write_clip(tmp_path / "original.mkv", translating(2))
     with pytest.raises(InvalidOptionError, match="max_frames"):
         warping_error(original, original, max_frames=0)
+
+
+def test_one_frame_is_refused_rather_than_scored_perfect() -> None:
+    frame = translating(1)[0]
+    with pytest.raises(InvalidOptionError, match="at least two frames"):
+        frames_warping_error([(frame, frame)])
