@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -11,6 +12,19 @@ from streamstyle.filters import find_filter
 from streamstyle.graph import StageSpec, parse_graph
 from streamstyle.stages.base import Param, Stage
 
+
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses NaN (click's ranges let it through: every comparison is false)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail("NaN is not a number here", param, ctx)
+        return number
+
+
+MIN_FPS, MAX_FPS = 0.01, 1000.0
+"""Frame rates --fps takes: beyond them timestamps under-/overflow the output's time base (and NaN is refused)."""
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -83,11 +97,11 @@ def stream_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--size", "capture_size", callback=_parse_size, metavar="WxH", help="Camera capture size."),
         click.option(
-            "--fps", "capture_rate", type=click.FloatRange(0, min_open=True),
+            "--fps", "capture_rate", type=FiniteRange(MIN_FPS, MAX_FPS),
             help="Camera capture rate; frame rate of an image-sequence input (default 25).",
         ),
         click.option(
-            "--timeout", type=click.FloatRange(0, min_open=True), default=15.0, show_default=True,
+            "--timeout", type=FiniteRange(0, 3600, min_open=True), default=15.0, show_default=True,
             help="Seconds to wait for a network input to open or deliver.",
         ),
         click.option("--realtime", "-re", is_flag=True, help="Read the input no faster than real time (ffmpeg -re)."),

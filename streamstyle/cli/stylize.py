@@ -191,7 +191,10 @@ def _report(summary: RunSummary, quiet: bool) -> None:
     if summary.corrupt_packets:
         click.echo(f"warning: skipped {summary.corrupt_packets} corrupt packet(s) of the input", err=True)
     if summary.interrupted:
-        click.echo(f"interrupted: the output holds the {summary.frames} frames done so far and plays", err=True)
+        if summary.frames:
+            click.echo(f"interrupted: the output holds the {summary.frames} frames done so far and plays", err=True)
+        else:
+            click.echo("interrupted before any frame was written; no output", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if not quiet:
         line = f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.2f} fps)"

@@ -217,3 +217,10 @@ def test_stage_options_are_checked_by_the_stage_schema(tiny_filter: Path, clip: 
 
 def test_an_empty_style_name_is_not_the_current_folder(tiny_filter: Path, clip: Path) -> None:
     assert_clean_failure(run(clip, "-s", ""), errors.UnknownStyleError.exit_code, "empty style name")
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "1e-9", "1e9"])
+def test_impossible_frame_rates_are_refused(tiny_filter: Path, tmp_path: Path, rate: str) -> None:
+    result = run(tmp_path / "frames" / "%03d.png", "-s", "tiny", "--fps", rate, "-o", tmp_path / "out.mp4")
+    assert_clean_failure(result, 2, "--fps")
+    assert not (tmp_path / "out.mp4").exists()
