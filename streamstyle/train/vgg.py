@@ -107,7 +107,14 @@ def load_loss_network(path: str | Path | None = None) -> LossNetwork:
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises several kinds for a bad file
-        raise WeightsUnavailableError(f"cannot read VGG weights {file}: {str(exc).splitlines()[0]}") from None
+        kind = (
+            "it holds Python objects, not only tensors (a pickled model?); give a state dict of tensors"
+            if "Weights only load failed" in str(exc)
+            else "it is not a file torch.save wrote"
+        )
+        raise WeightsUnavailableError(f"cannot read VGG weights {file}: {kind}") from None
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(f"{file} holds a {type(state).__name__}, not a state dict of VGG weights")
     if "features.0.weight" in state:
         return _from_torchvision_layout(state, f"VGG (torchvision layout, {file.name})")
     if "0.weight" in state and tuple(state["0.weight"].shape) == (3, 3, 1, 1):

@@ -106,3 +106,14 @@ def test_cli_optimize_writes_the_image(vgg16_file: Path, tmp_path: Path) -> None
     with Image.open(out) as image:
         assert image.size == (40, 32)
         assert np.abs(np.asarray(image).astype(int) - moving_pattern(0, 40, 32)).mean() > 0.5
+
+
+def test_a_bad_vgg_file_says_what_it_is_not(tmp_path: Path) -> None:
+    junk, pickled = tmp_path / "junk.pth", tmp_path / "model.pth"
+    junk.write_text("not weights")
+    torch.save(torch.nn.Conv2d(1, 1, 1), pickled)
+    with pytest.raises(WeightsUnavailableError, match="not a file torch.save wrote"):
+        load_loss_network(junk)
+    with pytest.raises(WeightsUnavailableError, match="Python objects") as caught:
+        load_loss_network(pickled)
+    assert "weights_only" not in str(caught.value) and "trust" not in str(caught.value)
