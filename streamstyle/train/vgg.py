@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.error import URLError
@@ -107,9 +108,11 @@ def load_loss_network(path: str | Path | None = None) -> LossNetwork:
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises several kinds for a bad file
+        with open(file, "rb") as handle:
+            saved = zipfile.is_zipfile(handle) or handle.seek(0) == 0 and handle.read(1) == b"\x80"  # zip, or legacy
         kind = (
             "it holds Python objects, not only tensors (a pickled model?); give a state dict of tensors"
-            if "Weights only load failed" in str(exc)
+            if saved and "Weights only load failed" in str(exc)
             else "it is not a file torch.save wrote"
         )
         raise WeightsUnavailableError(f"cannot read VGG weights {file}: {kind}") from None

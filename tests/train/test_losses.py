@@ -112,7 +112,7 @@ def test_a_bad_vgg_file_says_what_it_is_not(tmp_path: Path) -> None:
     junk, pickled = tmp_path / "junk.pth", tmp_path / "model.pth"
     junk.write_text("not weights")
     torch.save(torch.nn.Conv2d(1, 1, 1), pickled)
-    with pytest.raises(WeightsUnavailableError, match="not a file torch.save wrote"):
+    with pytest.raises(WeightsUnavailableError, match=r"not a file torch\.save wrote"):
         load_loss_network(junk)
     with pytest.raises(WeightsUnavailableError, match="Python objects") as caught:
         load_loss_network(pickled)
