@@ -109,7 +109,8 @@ def load_loss_network(path: str | Path | None = None) -> LossNetwork:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises several kinds for a bad file
         with open(file, "rb") as handle:
-            saved = zipfile.is_zipfile(handle) or handle.seek(0) == 0 and handle.read(1) == b"\x80"  # zip, or legacy
+            zipped = zipfile.is_zipfile(handle)  # torch.save's format; older files are a pickle (0x80 first)
+            saved = zipped or (handle.seek(0) == 0 and handle.read(1) == b"\x80")
         kind = (
             "it holds Python objects, not only tensors (a pickled model?); give a state dict of tensors"
             if saved and "Weights only load failed" in str(exc)
