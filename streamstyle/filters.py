@@ -9,6 +9,7 @@ entry points, see :mod:`streamstyle.plugins`), then the filters bundled with str
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from streamstyle.plugins import plugin_filter_dirs
 
 if TYPE_CHECKING:
     from torch import nn
+
+log = logging.getLogger(__name__)
 
 METADATA_FILE = "filter.toml"
 SCHEMA_VERSION = 1
@@ -159,13 +162,18 @@ def filter_search_path() -> list[Path]:
 def list_filters() -> list[Filter]:
     """Every filter on the search path (the first of each name), sorted by name.
 
-    Raises:
-        FilterError: a folder on the path has broken metadata.
+    A folder with broken metadata is left out with a warning (``find_filter`` of its name raises
+    the :class:`FilterError`), so one broken filter does not hide the others.
     """
     found: dict[str, Filter] = {}
     for directory in filter_search_path():
         for meta in sorted(directory.glob(f"*/{METADATA_FILE}")):
-            found.setdefault(meta.parent.name, Filter.from_folder(meta.parent))
+            if meta.parent.name in found:
+                continue
+            try:
+                found[meta.parent.name] = Filter.from_folder(meta.parent)
+            except FilterError as exc:
+                log.warning("left out a broken filter: %s", exc)
     return [found[name] for name in sorted(found)]
 
 

@@ -224,3 +224,17 @@ def test_impossible_frame_rates_are_refused(tiny_filter: Path, tmp_path: Path, r
     result = run(tmp_path / "frames" / "%03d.png", "-s", "tiny", "--fps", rate, "-o", tmp_path / "out.mp4")
     assert_clean_failure(result, 2, "--fps")
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_broken_filter_on_the_path_does_not_hide_the_others(
+    tiny_filter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = tmp_path / "more"
+    (extra / "broken").mkdir(parents=True)
+    (extra / "broken" / "filter.toml").write_text("name = [unclosed")
+    monkeypatch.setenv("STREAMSTYLE_FILTER_PATH", os.pathsep.join([os.environ["STREAMSTYLE_FILTER_PATH"], str(extra)]))
+    listing = run("filters")
+    assert listing.exit_code == 0, listing.output
+    assert "tiny" in listing.output and "starry" in listing.output
+    assert "warning: left out a broken filter" in listing.output and "broken" in listing.output
+    assert_clean_failure(run("filters", "show", "broken"), errors.FilterError.exit_code, "broken")
