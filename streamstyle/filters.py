@@ -139,14 +139,29 @@ class Filter:
         except InvalidOptionError as exc:
             raise FilterError(f"filter {self.name!r}: {exc}") from None
         try:
-            model.load_state_dict(load_file(self.weights))
-        except (SafetensorError, RuntimeError, OSError) as exc:
+            state = load_file(self.weights)
+        except (SafetensorError, OSError) as exc:
             raise FilterError(f"filter {self.name!r}: weights do not load: {str(exc).splitlines()[0]}") from None
+        misfit = _misfit(model.state_dict(), state)
+        if misfit:
+            raise FilterError(f"filter {self.name!r}: the weights do not fit {self.architecture}: {misfit}")
+        model.load_state_dict(state)
         if count_parameters(model) != self.parameters:
             raise FilterError(
                 f"filter {self.name!r}: {count_parameters(model)} parameters, metadata says {self.parameters}"
             )
         return model.eval().requires_grad_(False)
+
+
+def _misfit(expected: dict[str, Any], given: dict[str, Any]) -> str:
+    """The first difference between a network's state dict and the weights for it, in words ('' if none)."""
+    for key, value in expected.items():
+        if key not in given:
+            return f"no tensor {key} {tuple(value.shape)} in the file ({len(given)} tensors)"
+        if tuple(given[key].shape) != tuple(value.shape):
+            return f"{key} is {tuple(given[key].shape)} in the file, the network needs {tuple(value.shape)}"
+    extra = [key for key in given if key not in expected]
+    return f"the file has {len(extra)} tensor(s) the network lacks, such as {extra[0]}" if extra else ""
 
 
 def _optional_file(folder: Path, name: object) -> Path | None:

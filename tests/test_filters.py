@@ -83,5 +83,8 @@ def test_broken_metadata_is_reported(tiny_filter: Path) -> None:
 def test_weights_that_do_not_fit_the_architecture(tiny_filter: Path) -> None:
     meta = tiny_filter / METADATA_FILE
     meta.write_text(meta.read_text().replace("width = 4", "width = 8"))
-    with pytest.raises(FilterError, match="weights do not load"):
+    with pytest.raises(
+        FilterError,
+        match=r"do not fit johnson_in: (\S+) is \(4, 3, 9, 9\) in the file, the network needs \(8, 3, 9, 9\)",
+    ):
         find_filter("tiny").load_model()
