@@ -95,7 +95,7 @@ class Filter:
                 licence=str(style["licence"]),
                 architecture=str(model["architecture"]),
                 options=dict(model.get("options", {})),
-                weights=folder / str(model["weights"]),
+                weights=_weights_path(folder, str(model["weights"]), meta_path),
                 sha256=str(model["sha256"]).lower(),
                 parameters=int(model["parameters"]),
                 style_image=_optional_file(folder, style.get("image")),
@@ -110,10 +110,11 @@ class Filter:
 
     def verify_checksum(self) -> None:
         """Raise :class:`FilterError` unless the weights file matches the recorded sha256."""
-        try:
-            digest = file_sha256(self.weights)
-        except FileNotFoundError:
-            raise FilterError(f"filter {self.name!r}: weights file missing: {self.weights}") from None
+        if not self.weights.exists():
+            raise FilterError(f"filter {self.name!r}: weights file missing: {self.weights}")
+        if not self.weights.is_file():  # a folder, a device such as /dev/zero (read forever), a FIFO
+            raise FilterError(f"filter {self.name!r}: the weights {self.weights} are not a regular file")
+        digest = file_sha256(self.weights)
         if digest != self.sha256:
             raise FilterError(
                 f"filter {self.name!r}: weights checksum mismatch ({self.weights.name} is corrupt or was "
@@ -151,6 +152,14 @@ class Filter:
                 f"filter {self.name!r}: {count_parameters(model)} parameters, metadata says {self.parameters}"
             )
         return model.eval().requires_grad_(False)
+
+
+def _weights_path(folder: Path, name: str, meta_path: Path) -> Path:
+    """The weights file named in the metadata, which must lie inside the filter folder."""
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise FilterError(f"{meta_path}: weights {name!r} lie outside the filter folder")
+    return path
 
 
 def _misfit(expected: dict[str, Any], given: dict[str, Any]) -> str:

@@ -88,3 +88,12 @@ def test_weights_that_do_not_fit_the_architecture(tiny_filter: Path) -> None:
         match=r"do not fit johnson_in: (\S+) is \(4, 3, 9, 9\) in the file, the network needs \(8, 3, 9, 9\)",
     ):
         find_filter("tiny").load_model()
+
+
+@pytest.mark.parametrize("weights", ["/dev/zero", "../../elsewhere.safetensors", "sub"])
+def test_weights_must_be_a_regular_file_inside_the_folder(tiny_filter: Path, weights: str) -> None:
+    (tiny_filter / "sub").mkdir()
+    meta = tiny_filter / METADATA_FILE
+    meta.write_text(meta.read_text().replace('weights = "weights.safetensors"', f"weights = {weights!r}"))
+    with pytest.raises(FilterError, match="outside the filter folder|not a regular file"):
+        find_filter("tiny").verify_checksum()
