@@ -82,14 +82,17 @@ def make_video(
     return path
 
 
-def write_filter(folder: Path, *, name: str = "tiny", seed: int = 0) -> Path:
-    """A small but complete filter folder (random weights) that loads through the real path."""
+def write_filter(folder: Path, *, name: str = "tiny", seed: int = 0, broken: bool = False) -> Path:
+    """A small but complete filter folder (random weights) that loads through the real path.
+
+    ``broken``: the last layer's bias is NaN, as weights of a training that diverged.
+    """
     folder.mkdir(parents=True)
     torch.manual_seed(seed)
     model = JohnsonIN(width=4, residual_blocks=1)
     with torch.no_grad():  # spread the output over the pixel range, as a trained filter's is
         model.deconv3.conv.weight.mul_(60.0)
-        model.deconv3.conv.bias.fill_(128.0)
+        model.deconv3.conv.bias.fill_(float("nan") if broken else 128.0)
     weights = folder / "weights.safetensors"
     save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(weights))
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()

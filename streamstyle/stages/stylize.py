@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from streamstyle.errors import InvalidOptionError
+from streamstyle.errors import FilterError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch, resize_frames
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
@@ -125,6 +125,7 @@ class Stylize(Stage):
             raise InvalidOptionError(f"stylize: filter {self.filter.name!r} is not a StyleBank; it has no banks")
         self._dtype = torch.float32
         self._bytes_per_pixel: float | None = None
+        self._checked = False
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Stylize:
         memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -146,6 +147,10 @@ class Stylize(Stage):
         stylised = self.model(frames) if plan is None else run_plan(self.model, frames, plan)
         if self.scale != 1.0:
             stylised = F.interpolate(stylised, size=(height, width), mode="bilinear", align_corners=False)
+        if not self._checked:  # once: weights that give NaN would write black frames, not fail
+            if not bool(torch.isfinite(stylised).all()):
+                raise FilterError(f"filter {self.filter.name!r} outputs NaN or inf: its weights are broken")
+            self._checked = True
         stylised = stylised.clamp(0, 255)
         if self.preserve_color:
             stylised = preserve_color(stylised, original).clamp(0, 255)

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from conftest import ctrl_c_enabled, make_video, probe
+from conftest import ctrl_c_enabled, make_video, probe, write_filter
 
 from streamstyle import errors
 from streamstyle.cli import main
@@ -238,3 +238,10 @@ def test_a_broken_filter_on_the_path_does_not_hide_the_others(
     assert "tiny" in listing.output and "starry" in listing.output
     assert "warning: left out a broken filter" in listing.output and "broken" in listing.output
     assert_clean_failure(run("filters", "show", "broken"), errors.FilterError.exit_code, "broken")
+
+
+def test_a_filter_that_outputs_nan_fails_instead_of_writing_black(tmp_path: Path, clip: Path) -> None:
+    write_filter(tmp_path / "nan", name="nan", broken=True)
+    out = tmp_path / "out.mp4"
+    assert_clean_failure(run(clip, "-s", tmp_path / "nan", "-o", out), errors.FilterError.exit_code, "NaN")
+    assert not out.exists() and no_leftovers(tmp_path)
