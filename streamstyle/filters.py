@@ -75,8 +75,10 @@ class Filter:
         meta_path = folder / METADATA_FILE
         try:
             meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise FilterError(f"{folder} is not a filter folder: no {METADATA_FILE}") from None
+        except OSError as exc:
+            raise FilterError(f"cannot read {meta_path}: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise FilterError(f"{meta_path}: invalid TOML: {exc}") from None
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 import av
 
@@ -62,6 +63,8 @@ def open_source(
     """
     location = locate(url)
     options = dict(options or {})
+    if format is not None:
+        check_format(format, "input")
     if location.kind == "stdio":
         return MediaSource(sys.stdin.buffer, name="stdin", format=format, options=options, live=bool(live))
     if location.kind == "lavfi":
@@ -122,6 +125,8 @@ def open_sink(
     """
     location = locate(output)
     encoding = {"codec": codec, "crf": crf}
+    if format is not None:
+        check_format(format, "output")
     if location.kind == "stdio":
         fmt = format or "mpegts"
         return StreamSink(sys.stdout.buffer, "stdout", fmt, info, side_streams, preset=preset, **encoding)
@@ -147,3 +152,18 @@ def open_sink(
         known = " ".join(sorted(CONTAINER_FORMATS) + sorted(IMAGE_SUFFIXES))
         raise InvalidOptionError(f"unsupported output type {suffix or '(none)'!r}; use one of: {known} (or -f)")
     return VideoFileSink(path, info, side_streams, format=format, preset=preset or "medium", **encoding)
+
+
+def check_format(name: str, direction: Literal["input", "output"]) -> None:
+    """Refuse a container format FFmpeg does not have for ``direction``.
+
+    Raises:
+        InvalidOptionError: no such format (``-f nosuchformat``), or one of the other direction.
+    """
+    try:
+        known = av.format.ContainerFormat(name)
+    except ValueError:
+        known = None
+    if known is None or not (known.is_input if direction == "input" else known.is_output):
+        kind = "demuxer" if direction == "input" else "muxer"
+        raise InvalidOptionError(f"FFmpeg has no {direction} format {name!r} (see `ffmpeg -{kind}s`)")

@@ -375,8 +375,15 @@ def _holds(container: av.container.OutputContainer) -> Callable[[str], bool]:
 
 
 def _encoder_exists(name: str) -> bool:
+    """Whether FFmpeg has a video encoder of that name.
+
+    Raises:
+        EncoderError: ``name`` is an encoder of another kind (``aac``).
+    """
     try:
-        av.codec.Codec(name, "w")
+        kind = av.codec.Codec(name, "w").type
     except (av.error.FFmpegError, ValueError):
         return False
+    if kind != "video":
+        raise EncoderError(f"{name} is an {kind} encoder; --codec takes a video encoder, such as libx264")
     return True

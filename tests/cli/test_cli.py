@@ -245,3 +245,25 @@ def test_a_filter_that_outputs_nan_fails_instead_of_writing_black(tmp_path: Path
     out = tmp_path / "out.mp4"
     assert_clean_failure(run(clip, "-s", tmp_path / "nan", "-o", out), errors.FilterError.exit_code, "NaN")
     assert not out.exists() and no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "words"),
+    [
+        (["--codec", "aac"], errors.EncoderError.exit_code, "audio encoder"),
+        (["-f", "nosuchformat"], errors.InvalidOptionError.exit_code, "no output format 'nosuchformat'"),
+        (["--input-format", "nosuchdemuxer"], errors.InvalidOptionError.exit_code, "no input format"),
+        (["-f", "lavfi"], errors.InvalidOptionError.exit_code, "no output format 'lavfi'"),
+    ],
+)
+def test_unknown_formats_and_codecs_are_one_line(
+    tiny_filter: Path, clip: Path, extra: list[str], code: int, words: str
+) -> None:
+    out = clip.with_name("formats.mp4")
+    assert_clean_failure(run(clip, "-s", "tiny", "-o", out, *extra), code, words)
+    assert not out.exists() and no_leftovers(clip.parent)
+
+
+def test_a_file_given_as_a_filter_folder(tiny_filter: Path, clip: Path) -> None:
+    result = run(clip, "-s", f"{clip.parent}/{clip.name}")
+    assert_clean_failure(result, errors.FilterError.exit_code, "not a filter folder")
