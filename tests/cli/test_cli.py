@@ -267,3 +267,17 @@ def test_unknown_formats_and_codecs_are_one_line(
 def test_a_file_given_as_a_filter_folder(tiny_filter: Path, clip: Path) -> None:
     result = run(clip, "-s", f"{clip.parent}/{clip.name}")
     assert_clean_failure(result, errors.FilterError.exit_code, "not a filter folder")
+
+
+def test_an_output_that_is_a_folder_is_refused_even_with_y(tiny_filter: Path, clip: Path) -> None:
+    folder = clip.with_name("taken.mp4")
+    folder.mkdir()
+    assert_clean_failure(run(clip, "-s", "tiny", "-o", folder, "-y"), errors.OutputConflictError.exit_code, "folder")
+    assert folder.is_dir() and not any(folder.iterdir()) and no_leftovers(clip.parent)
+
+
+def test_a_longest_legal_output_name_works(tiny_filter: Path, clip: Path) -> None:
+    out = clip.with_name("n" * 251 + ".mp4")  # 255 bytes: the most a file name may have
+    result = run(clip, "-s", "tiny", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert probe(out)["frames"] == 10 and no_leftovers(clip.parent)
