@@ -2,9 +2,10 @@
 
     python bench/gallery.py [-o filters/gallery.jpg] [--size 256] [FILTER ...]
 
-Columns are the photos (``samples/sample.jpg`` and two classic content images of
-../shared/data/content, read in place and never shipped on their own); the first row is the
-photos themselves. Every filter runs at ``--size`` pixels on the short side, in fp32 on the CPU.
+Columns are three views of the bundled, public-domain ``samples/sample.jpg`` (the whole photo,
+the face, the shoulder and rocket: the classic content images of ../shared/data may not ship,
+not even stylised); the first row is the views themselves. Every filter runs at ``--size``
+pixels, in fp32 on the CPU.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ from streamstyle.filters import find_filter, list_filters
 from streamstyle.io.media import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-PHOTOS = [ROOT / "samples" / "sample.jpg", DATA / "content" / "chicago.jpg", DATA / "content" / "tubingen.jpg"]
+SAMPLE = ROOT / "samples" / "sample.jpg"
+VIEWS = ((0.0, 0.0, 1.0), (0.25, 0.0, 0.55), (0.45, 0.4, 0.55))
+"""Square views of the sample: left and top of the square as fractions of the width and height, and its side
+as a fraction of the short side."""
 LABEL = 110
 
 
-def tile(path: Path, size: int) -> np.ndarray:
-    """A photo centre-cropped to a square and resized to ``size`` pixels."""
-    image = Image.fromarray(read_image(path))
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    return np.asarray(image.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS))
+def view(image: Image.Image, left: float, top: float, side: float, size: int) -> np.ndarray:
+    """A square of ``image`` (see :data:`VIEWS`) resized to ``size`` pixels."""
+    pixels = round(min(image.size) * side)
+    x = min(round(image.width * left), image.width - pixels)
+    y = min(round(image.height * top), image.height - pixels)
+    return np.asarray(image.crop((x, y, x + pixels, y + pixels)).resize((size, size), Image.LANCZOS))
 
 
 @torch.no_grad()
@@ -54,14 +57,12 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "filters" / "gallery.jpg")
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
-    missing = [path for path in PHOTOS if not path.is_file()]
-    if missing:
-        raise SystemExit(f"missing photo {missing[0]} (../shared/data is read in place)")
-    photos = [tile(path, args.size) for path in PHOTOS]
+    sample = Image.fromarray(read_image(SAMPLE))
+    photos = [view(sample, *where, args.size) for where in VIEWS]
     names = args.filters or [item.name for item in list_filters()]
     rows = [row("photo", photos)] + [row(name, stylise(name, photos)) for name in names]
     Image.fromarray(np.concatenate(rows, axis=0)).save(args.output, quality=88)
-    print(f"wrote {args.output}: {len(names)} filters x {len(photos)} photos at {args.size} px")
+    print(f"wrote {args.output}: {len(names)} filters x {len(photos)} views at {args.size} px")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ bf16 autocast (fp16 would need loss scaling).
 from __future__ import annotations
 
 import functools
+import platform
 import re
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,18 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", described) is not None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``AMD EPYC``, ``Intel(R) Xeon(R) ...``), with its bf16 support, for records."""
+    try:
+        described = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        described = ""
+    model = re.search(r"^model name\s*:\s*(.+)$", described, re.M)
+    name = model.group(1).strip() if model else platform.processor() or platform.machine()
+    features = [flag for flag in ("amx_bf16", "avx512_bf16") if re.search(rf"\b{flag}\b", described)]
+    return f"{name} ({', '.join(features)})" if features else name
 
 
 def resolve_device(device: str) -> torch.device:

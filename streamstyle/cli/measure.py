@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from typing import Any
 
@@ -13,7 +12,7 @@ from tqdm import tqdm
 
 from streamstyle.benchmark import LIGHTEST, SIZES, Figures, run_benchmark
 from streamstyle.cli.params import _parse_list, _parse_sizes
-from streamstyle.device import PRECISIONS, resolve_device, resolve_precision
+from streamstyle.device import PRECISIONS, cpu_name, resolve_device, resolve_precision
 from streamstyle.errors import InvalidOptionError
 from streamstyle.models import ARCHITECTURES
 from streamstyle.pipeline import STEPS
@@ -116,4 +115,4 @@ def _device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return f"CPU {cpu_name()}, {os.cpu_count()} cores"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from streamstyle.checksum import file_sha256
-from streamstyle.device import resolve_device, training_precision
+from streamstyle.device import cpu_name, resolve_device, training_precision
 from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter
 from streamstyle.models import StyleBankNet, build_model, count_parameters
@@ -446,7 +445,7 @@ def _plain(value: Any) -> Any:
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def _last_logged(log: Path) -> dict[str, float]:
