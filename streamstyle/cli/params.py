@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -141,17 +141,29 @@ class StageParamType(click.ParamType):
 
 
 def stage_options(
-    stage: type[Stage], flags: Mapping[str, str], *, defaults: Mapping[str, Any] | None = None
+    stage: type[Stage],
+    *,
+    renames: Mapping[str, str] | None = None,
+    only: Sequence[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Command-line options generated from ``stage``'s ``Param`` table: help, default, parser and range.
 
+    Every param becomes ``--name`` (``preserve_color`` -> ``--preserve-color``), so a new option
+    of a stage reaches the command line with no change here; the primary param (``style``) is
+    left out unless renamed.
+
     Args:
-        flags: the ``Param`` names to offer, each with its option name (``{"size": "--seg-size"}``).
+        renames: option names that differ from the param's (``{"size": "--seg-size"}``).
+        only: offer just these params (the camera's few).
         defaults: defaults that differ from the stage's on this command.
 
     The values reach the command as ``STAGE__PARAM`` keywords; :func:`given_stage_options`
     collects those the user gave.
     """
+    renamed = dict(renames or {})
+    chosen = [p for p in stage.params if (not p.primary or p.name in renamed) and (only is None or p.name in only)]
+    flags = {p.name: renamed.get(p.name, "--" + p.name.replace("_", "-")) for p in chosen}
     params = {param.name: param for param in stage.params}
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:

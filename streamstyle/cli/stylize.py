@@ -30,11 +30,9 @@ CAMERA_SIZE = (1280, 720)
 """What ``streamstyle camera`` asks a camera for unless --size says otherwise."""
 CAMERA_SEGMENTER = "lraspp_mobilenet_v3_large"
 """The camera's segmenter: the lightest of torchvision's."""
-SEGMENT_FLAGS = {
-    "classes": "--classes", "model": "--segmenter", "size": "--seg-size", "feather": "--feather",
-    "smooth": "--smooth", "every": "--seg-every", "weights": "--seg-weights",
-}  # fmt: skip
-"""Command-line names of the segment stage's options."""
+SEGMENT_NAMES = {"classes": "--classes", "model": "--segmenter", "size": "--seg-size", "every": "--seg-every",
+                 "weights": "--seg-weights"}  # fmt: skip
+"""Command-line names of the segment stage's options that are not ``--PARAM`` (``classes`` is its primary)."""
 
 
 def compute_options(command: Any) -> Any:
@@ -57,8 +55,7 @@ def compute_options(command: Any) -> Any:
 @click.argument("input", metavar="INPUT")
 @click.option("-o", "--output", help="Output: file, out/%05d.png, URL or - (stdout).")
 @click.option("-s", "--style", type=StyleParam(), help="Filter name or folder (see `streamstyle filters`).")
-@stage_options(Stylize, {name: f"--{name.replace('_', '-')}" for name in ("strength", "preserve_color", "scale",
-                                                                            "tile", "region", "bank")})  # fmt: skip
+@stage_options(Stylize)
 @click.option(
     "--stability", type=click.FloatRange(0, 1), default=0.0, show_default=True,
     help="Less flicker: 0 = off; 0.5 filters the input along the motion (denoise=0.9) and blends in the "
@@ -66,7 +63,7 @@ def compute_options(command: Any) -> Any:
 )  # fmt: skip
 @click.option("--background-style", type=StyleParam(), help="A second filter for the background.")
 @click.option("--mask", type=click.Path(exists=True, dir_okay=False), help="Mask video/image (white = foreground).")
-@stage_options(Segment, SEGMENT_FLAGS)
+@stage_options(Segment, renames=SEGMENT_NAMES)
 @click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
 @compute_options
 @stream_options
@@ -104,14 +101,14 @@ def stylize(
     "-s", "--style", "styles", type=StyleParam(), multiple=True,
     help="Filter; repeat to switch between several with n/p (default: every installed filter).",
 )  # fmt: skip
-@stage_options(Stylize, {"strength": "--strength", "region": "--region"})
+@stage_options(Stylize, only=("strength", "region"))
 @click.option(
     "--scale", default="auto", show_default=True,
     help="Processing scale, or auto: the largest at which the first filter keeps up with the camera.",
 )  # fmt: skip
 @click.option("--segment", is_flag=True, help="Segment people, so r can switch the region (costs time).")
 @stage_options(
-    Segment, {k: SEGMENT_FLAGS[k] for k in ("classes", "model", "weights")}, defaults={"model": CAMERA_SEGMENTER}
+    Segment, renames=SEGMENT_NAMES, only=("classes", "model", "weights"), defaults={"model": CAMERA_SEGMENTER}
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")
 @stream_options

@@ -281,3 +281,14 @@ def test_a_longest_legal_output_name_works(tiny_filter: Path, clip: Path) -> Non
     result = run(clip, "-s", "tiny", "-o", out)
     assert result.exit_code == 0, result.output
     assert probe(out)["frames"] == 10 and no_leftovers(clip.parent)
+
+
+def test_every_stylize_and_segment_option_is_on_the_command_line() -> None:
+    from streamstyle.cli.stylize import stylize
+    from streamstyle.stages import Segment, Stylize
+
+    offered = {param.name for param in stylize.params}
+    for stage in (Stylize, Segment):
+        missing = [p.name for p in stage.params if f"{stage.name}__{p.name}" not in offered and not p.primary]
+        assert not missing, f"{stage.name} options missing from the command line: {missing}"
+    assert "segment__classes" in offered  # a primary param offered under its own name
