@@ -292,3 +292,16 @@ def test_every_stylize_and_segment_option_is_on_the_command_line() -> None:
         missing = [p.name for p in stage.params if f"{stage.name}__{p.name}" not in offered and not p.primary]
         assert not missing, f"{stage.name} options missing from the command line: {missing}"
     assert "segment__classes" in offered  # a primary param offered under its own name
+
+
+def test_file_urls_name_their_path_and_cannot_overwrite_the_input(
+    tiny_filter: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = clip.read_bytes()
+    result = run(f"file://{clip}", "-s", "tiny", "-o", clip, "-y")
+    assert_clean_failure(result, errors.OutputConflictError.exit_code, "input")
+    assert clip.read_bytes() == before
+    monkeypatch.chdir(clip.parent)
+    relative = run(f"file:{clip.name}", "-s", "tiny", "-o", "from_url.mp4")
+    assert relative.exit_code == 0, relative.output
+    assert probe(clip.parent / "from_url.mp4")["frames"] == 10
