@@ -22,29 +22,36 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+"""``/proc/cpuinfo`` flags of native bf16 arithmetic."""
+
+
 @functools.cache
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def _bf16_flags() -> list[str]:
+    return [flag for flag in BF16_FLAGS if re.search(rf"\b{flag}\b", _cpuinfo())]
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether the CPU has bf16 arithmetic (x86 AVX512-BF16 or AMX-BF16), from ``/proc/cpuinfo``.
 
     Without it (or off Linux) bf16 is emulated and slower than fp32, so ``auto`` keeps fp32.
     """
-    try:
-        described = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", described) is not None
+    return bool(_bf16_flags())
 
 
 def cpu_name() -> str:
     """The CPU's model name (``AMD EPYC``, ``Intel(R) Xeon(R) ...``), with its bf16 support, for records."""
-    try:
-        described = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        described = ""
-    model = re.search(r"^model name\s*:\s*(.+)$", described, re.M)
+    model = re.search(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
     name = model.group(1).strip() if model else platform.processor() or platform.machine()
-    features = [flag for flag in ("amx_bf16", "avx512_bf16") if re.search(rf"\b{flag}\b", described)]
-    return f"{name} ({', '.join(features)})" if features else name
+    flags = _bf16_flags()
+    return f"{name} ({', '.join(flags)})" if flags else name
 
 
 def resolve_device(device: str) -> torch.device:

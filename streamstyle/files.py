@@ -186,8 +186,9 @@ def stylize_file(
     switch = next((stage for stage in chosen if isinstance(stage, StyleSwitch)), None)
     if output is None and not (sink.preview or sink.virtual_camera):
         output = default_output_path(input, chosen)
-    if output is not None and locate(output).is_local_file:
-        check_output_path(Path(locate(output).target), input=input, overwrite=sink.overwrite)
+    target = locate(output) if output is not None else None
+    if target is not None and target.is_local_file:
+        check_output_path(Path(target.target), input=input, overwrite=sink.overwrite)
     opener = partial(
         open_source, input, format=source.format, options=source.options, size=source.size, rate=source.rate,
         timeout=source.timeout, realtime=source.realtime,

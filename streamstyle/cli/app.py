@@ -63,8 +63,9 @@ class StreamstyleGroup(click.Group):
             formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        leading = [arg for arg in args[:1] if arg in GROUP_OPTIONS or arg in COMMANDS]
-        if args and not leading:  # `streamstyle in.mp4 -s starry`, `streamstyle -s starry in.mp4`, `streamstyle -`
+        if (
+            args and args[0] not in GROUP_OPTIONS and args[0] not in COMMANDS
+        ):  # `streamstyle in.mp4 -s x`, `-s x in.mp4`
             args = ["stylize", *args]
         return super().parse_args(ctx, args)
 

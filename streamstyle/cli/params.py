@@ -10,7 +10,7 @@ import click
 
 from streamstyle.filters import find_filter
 from streamstyle.graph import StageSpec, parse_graph
-from streamstyle.stages.base import Param, Stage
+from streamstyle.stages.base import Param, Stage, parse_bool
 
 
 class FiniteRange(click.FloatRange):
@@ -171,7 +171,7 @@ def stage_options(
             param = params[name]
             default = (defaults or {}).get(name, param.default)
             dest = f"{stage.name}__{name}"
-            if default is False and param.parse("1") is True:  # a boolean off by default: a flag
+            if param.parse is parse_bool and default is False:  # a boolean off by default: a flag
                 option = click.option(flag, dest, is_flag=True, help=_sentence(param.help))
             else:
                 option = click.option(

@@ -194,7 +194,7 @@ def _distances(
         features = network(output, {*network.style_layers, network.content_layer})
         reference = network(content, [network.content_layer])[network.content_layer]
         content_mse = torch.nn.functional.mse_loss(features[network.content_layer], reference)
-        style = sum(loss.layer_distances(output).values())
+        style = sum(float(distance) for distance in loss.layer_distances(features).values())
         motif = sum(float(scale.style_distance(features)) for scale in motifs) / len(motifs)
         return float(content_mse), float(style), motif
 

@@ -92,20 +92,15 @@ class PerceptualLoss(nn.Module):
 
     def style_distance(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Sum over the style layers, weighted by ``weights.style_layers``, of the MSE between Gram matrices."""
-        distances = []
-        for name, weight in zip(self.network.style_layers, self.weights.style_layers, strict=True):
-            gram = gram_matrix(features[name])
-            target = getattr(self, f"gram_{name}").expand_as(gram)
-            distances.append(weight * F.mse_loss(gram, target))
-        return torch.stack(distances).sum()
+        distances = self.layer_distances(features).values()
+        return torch.stack([w * d for w, d in zip(self.weights.style_layers, distances, strict=True)]).sum()
 
-    def layer_distances(self, output: torch.Tensor) -> dict[str, float]:
-        """The unweighted Gram distance of ``output`` to the style at each style layer."""
-        features = self.network(output, self.network.style_layers)
+    def layer_distances(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The unweighted Gram distance to the style at each style layer, of the network's ``features``."""
         distances = {}
         for name in self.network.style_layers:
             gram = gram_matrix(features[name])
-            distances[name] = float(F.mse_loss(gram, getattr(self, f"gram_{name}").expand_as(gram)))
+            distances[name] = F.mse_loss(gram, getattr(self, f"gram_{name}").expand_as(gram))
         return distances
 
     def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:

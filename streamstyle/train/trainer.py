@@ -115,7 +115,9 @@ class Trainer:
         self.rank, self.world, self.device = _distributed(resolve_device(config.device))
         torch.manual_seed(config.seed)
         self.data = ContentImages(config.data, config.crop, seed=config.seed)
-        self.finish_data = ContentImages(config.data, config.finish_crop or config.crop, seed=config.seed)
+        self.finish_data = (
+            ContentImages(config.data, config.finish_crop, seed=config.seed) if config.finish_iterations else self.data
+        )
         self.autocast = training_precision(config.precision, self.device)
         # channels_last: tensor-core friendly on CUDA, and 1.4x as fast with bf16 on CPUs with AMX
         self.memory_format = (

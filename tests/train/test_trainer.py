@@ -292,7 +292,7 @@ def test_style_layer_weights_scale_each_layer_and_are_checked(setup: dict[str, P
     features = network(output, network.style_layers)
     equal = PerceptualLoss(network, style, LossWeights(style_layers=(1, 1, 1, 1)))
     deep_only = PerceptualLoss(network, style, LossWeights(style_layers=(0, 0, 1, 1)))
-    per_layer = equal.layer_distances(output)
+    per_layer = {name: float(value) for name, value in equal.layer_distances(features).items()}
     assert float(deep_only.style_distance(features)) == pytest.approx(
         per_layer["relu3_3"] + per_layer["relu4_3"], rel=1e-4
     )
