@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import pytest
 from click.testing import CliRunner
 
 from streamstyle.benchmark import run_benchmark, write_test_clip
@@ -24,7 +25,8 @@ def test_bench_prints_a_line_per_network_size_and_precision() -> None:
     for row in rows:
         model_fps, engine_fps, naive_fps = float(row[4]), float(row[6]), float(row[7])
         assert model_fps > 0 and engine_fps > 0 and naive_fps > 0
-        assert abs(float(row[8].rstrip("x")) / (engine_fps / naive_fps) - 1) < 0.05
+        # the ratio is printed to two decimals, from unrounded figures
+        assert float(row[8].rstrip("x")) == pytest.approx(engine_fps / naive_fps, rel=0.05, abs=0.006)
         assert row[-1] in STEPS and len(row) == 10 + len(STEPS)
 
 

@@ -236,7 +236,8 @@ def test_temporal_weight_makes_the_network_steadier_under_small_shifts(setup: di
 
     results = {}
     for weight in (0.0, 5.0):
-        trainer = Trainer(config(setup, f"temporal{weight:g}", iterations=30, temporal_weight=weight))
+        # fp32: the same few steps in bf16 end differently on AMX and AVX512-BF16 CPUs
+        trainer = Trainer(config(setup, f"temporal{weight:g}", iterations=30, temporal_weight=weight, precision="fp32"))
         last: dict[str, float] = {}
         trainer.run(lambda step, t, last=last: last.update(t))
         assert ("temporal" in last) == (weight > 0)
