@@ -1,5 +1,5 @@
 """``python -m streamstyle`` runs the command line."""
 
-from streamstyle.cli import main
+from streamstyle.cli import console
 
-main()
+console()

@@ -123,3 +123,16 @@ class OutOfMemoryError(StreamStyleError, MemoryError):
     """A frame cannot be processed in the free memory, not even in the smallest tiles."""
 
     exit_code = 18
+
+
+class OutputWriteError(StreamStyleError, OSError):
+    """The output cannot be written: permission denied, read-only file system, disk full."""
+
+    exit_code = 19
+
+
+class PipeClosedError(StreamError, BrokenPipeError):
+    """The reader of stdout closed it (``| head``): the command line ends quietly, as other tools do."""
+
+    exit_code = 141
+    """128 + SIGPIPE, what a shell reports for ``cat`` or ``yes`` in the same place."""

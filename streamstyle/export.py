@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Literal, get_args
@@ -12,7 +11,7 @@ from torch import nn
 
 from streamstyle.errors import EncoderError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
-from streamstyle.io.output_path import check_output_path, temporary_path
+from streamstyle.io.output_path import check_output_path, output_file
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -38,7 +37,7 @@ def export_filter(
     bank: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write the filter's network as ONNX (opset of the dynamo exporter) or TorchScript.
+    """Write the filter's network as one self-contained ONNX file (opset of the dynamo exporter) or TorchScript.
 
     The model takes RGB float ``(N, 3, H, W)`` in [0, 255] and returns the same shape
     (unclamped), for any N and any H, W >= 16.
@@ -58,17 +57,18 @@ def export_filter(
         raise InvalidOptionError(f"unknown export format {format!r}; use one of: {', '.join(EXPORT_FORMATS)}")
     item = style if isinstance(style, Filter) else find_filter(style)
     target = Path(output) if output is not None else Path(item.name + SUFFIXES[format])
-    check_output_path(target, overwrite=overwrite)
+    check_output_path(target, reads=[item.weights], overwrite=overwrite)
     network = exportable_network(item, bank=bank)
-    temporary = temporary_path(target)
+    file = output_file(target)
     try:
         if format == "onnx":
-            _export_onnx(network, temporary)
+            _export_onnx(network, file.path)
         else:
-            _export_torchscript(network, temporary)
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+            _export_torchscript(network, file.path)
+    except BaseException:
+        file.discard()
+        raise
+    file.publish(overwrite=overwrite)
     return target
 
 
@@ -81,10 +81,10 @@ def _export_onnx(network: nn.Module, path: Path) -> None:
 
     example = torch.rand(1, 3, 2 * MIN_SIDE + 5, 3 * MIN_SIDE + 1) * 255  # not a multiple of the stride
     shapes = {"x": {0: Dim("batch", max=1024), 2: Dim("height", min=MIN_SIDE), 3: Dim("width", min=MIN_SIDE)}}
-    try:
+    try:  # external_data=False: one self-contained file, the weights inside it, not beside it
         torch.onnx.export(
             network, (example,), str(path), dynamo=True, dynamic_shapes=shapes,
-            input_names=["frames"], output_names=["stylised"], verbose=False,
+            input_names=["frames"], output_names=["stylised"], verbose=False, external_data=False,
         )  # fmt: skip
     except Exception as exc:  # the exporter raises many kinds; report them as one
         raise EncoderError(f"ONNX export failed: {str(exc).splitlines()[0]}") from None

@@ -22,7 +22,8 @@ from streamstyle.errors import InvalidOptionError
 from streamstyle.graph import build_graph
 from streamstyle.io import Sink, VideoInfo, open_sink, open_source
 from streamstyle.io.location import locate
-from streamstyle.io.output_path import check_output_path
+from streamstyle.io.opening import files_read
+from streamstyle.io.output_path import check_output_path, check_sequence_output
 from streamstyle.io.reconnect import ReconnectingSource
 from streamstyle.io.sinks import TeeSink
 from streamstyle.pipeline import Pipeline, RunSummary
@@ -186,9 +187,12 @@ def stylize_file(
     switch = next((stage for stage in chosen if isinstance(stage, StyleSwitch)), None)
     if output is None and not (sink.preview or sink.virtual_camera):
         output = default_output_path(input, chosen)
+    reads = [*files_read(input), *(path for stage in chosen for path in stage.reads())]
     target = locate(output) if output is not None else None
-    if target is not None and target.is_local_file:
-        check_output_path(Path(target.target), input=input, overwrite=sink.overwrite)
+    if target is not None and target.kind == "sequence":
+        check_sequence_output(target.target, reads=reads, overwrite=sink.overwrite)
+    elif target is not None and target.is_local_file:
+        check_output_path(Path(target.target), reads=reads, overwrite=sink.overwrite)
     opener = partial(
         open_source, input, format=source.format, options=source.options, size=source.size, rate=source.rate,
         timeout=source.timeout, realtime=source.realtime,
@@ -206,7 +210,7 @@ def stylize_file(
         def dropped() -> int:
             return pipeline.summary.dropped if pipeline is not None else 0
 
-        outputs = _open_outputs(output, info, opened, input, sink, controls, dropped)
+        outputs = _open_outputs(output, info, opened, input, reads, sink, controls, dropped)
         if on_start is not None:
             on_start(str(output) if output is not None else "preview", opened.info.frame_count)
         try:
@@ -249,6 +253,7 @@ def _open_outputs(
     info: VideoInfo,
     source: Any,
     input: str | Path,
+    reads: Sequence[Path],
     options: OutputOptions,
     controls: LiveControls | None,
     dropped: Callable[[], int],
@@ -270,7 +275,7 @@ def _open_outputs(
                     info,
                     source.side_streams,
                     format=options.format,
-                    input=input,
+                    reads=reads,
                     overwrite=options.overwrite,
                     codec=options.codec,
                     crf=options.crf,

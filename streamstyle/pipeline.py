@@ -9,11 +9,16 @@ stays flat for any video length.
 With a live source (camera, network stream, lavfi) the decode thread never waits: it keeps
 only the newest frame, so when the stages are slower than the source, older frames are
 dropped (and counted) instead of piling up as latency.
+
+Once the run stops (the end, or a first Ctrl-C/SIGTERM), further interrupts are deferred until
+the output is finished: a second Ctrl-C cannot discard the frames already done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +39,8 @@ from streamstyle.stages import Stage
 STEPS = ("decode", "upload", "model", "download", "encode")
 """The steps a frame goes through, as timed in :attr:`RunSummary.busy`."""
 _END = object()
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Held back while the output is finished (see :meth:`Pipeline.close`)."""
 
 
 @dataclass
@@ -139,26 +146,50 @@ class Pipeline:
         self.close(keep=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
 
     def run(self) -> RunSummary:
-        """Process everything; on Ctrl-C stop early, keep what was done and mark it interrupted."""
+        """Process everything and finish the output; Ctrl-C stops early, keeps what was done, marks it interrupted."""
+        batches = iter(self)
         try:
-            for _ in self:
+            for _ in batches:
                 pass
         except KeyboardInterrupt:
             self.summary.interrupted = True
+        with self._interrupts_deferred():
+            batches.close()  # stops the threads, also when Ctrl-C came between two batches
+            self.close(keep=True)
         return self.summary
 
     def close(self, *, keep: bool = True) -> None:
-        """Close the sink (finishing the file if ``keep``, else deleting it) and the source."""
+        """Close the sink (finishing the file if ``keep``, else deleting it) and the source.
+
+        Ctrl-C/SIGTERM arriving meanwhile are deferred: they mark the run interrupted, nothing more.
+        """
         if self._closed:
             return
         self._closed = True
+        with self._interrupts_deferred():
+            try:
+                if self.sink is not None:
+                    self.sink.close(keep=keep and self.summary.frames > 0)
+            finally:
+                self.source.close()
+                for stage in self.stages:
+                    stage.close()
+
+    @contextlib.contextmanager
+    def _interrupts_deferred(self) -> Iterator[None]:
+        """Hold back SIGINT/SIGTERM (in the main thread) while the output is being finished."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        caught: list[int] = []
+        previous = {number: signal.signal(number, lambda n, _: caught.append(n)) for number in DEFERRED_SIGNALS}
         try:
-            if self.sink is not None:
-                self.sink.close(keep=keep and self.summary.frames > 0)
+            yield
         finally:
-            self.source.close()
-            for stage in self.stages:
-                stage.close()
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            if caught:
+                self.summary.interrupted = True
 
     def __iter__(self) -> Iterator[FrameBatch]:
         started = time.perf_counter()
@@ -192,12 +223,13 @@ class Pipeline:
                     self._on_frames(len(batch))
                 yield batch
         finally:
-            self._stop.set()
-            _drain(frames)
-            decoder.join()
-            if encoder.is_alive():
-                results.put(_END)
-                encoder.join()
+            with self._interrupts_deferred():
+                self._stop.set()
+                _drain(frames)
+                decoder.join()
+                if encoder.is_alive():
+                    results.put(_END)
+                    encoder.join()
             self.summary.corrupt_packets = self.source.corrupt_packets
             self.summary.seconds = time.perf_counter() - started
         if encode_failure:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -12,8 +13,11 @@ import av
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner, Result
 from safetensors.torch import save_file
 
+from streamstyle import errors
+from streamstyle.cli import main
 from streamstyle.files import ComputeOptions
 from streamstyle.models import JohnsonIN, count_parameters
 
@@ -21,6 +25,8 @@ CPU = ComputeOptions(device="cpu")
 """Run the stages on the CPU (the tests' machines have no GPU; CUDA tests ask for it themselves)."""
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
+"""The bundled sample the README's commands use."""
 AUDIO_RATE = 48000
 
 
@@ -142,3 +148,29 @@ def probe(path: Path) -> dict[str, object]:
         info["audio_packets"] = len(packets)
         info["audio_end"] = float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base) if packets else None
     return info
+
+
+def run(*args: str | Path) -> Result:
+    """The command line, in this process (click's runner)."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_clean_failure(result: Result, code: int, *words: str) -> None:
+    """One error line naming the problem, the expected exit code, no traceback."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert len(result.output.strip().splitlines()) == 1 or code == errors.GraphSyntaxError.exit_code
+    assert result.output.startswith("error: ") or result.output.startswith("Usage:"), result.output
+    for word in words:
+        assert word in result.output
+
+
+def no_leftovers(folder: Path) -> bool:
+    """No temporary ``.part`` file is left in ``folder``."""
+    return not any(p.name.endswith(".part") for p in folder.iterdir())
+
+
+def console(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script, run as a user types it."""
+    return subprocess.run(["streamstyle", *args], cwd=cwd, capture_output=True, text=True, timeout=300)

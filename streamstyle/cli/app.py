@@ -12,17 +12,15 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import click
 
 from streamstyle import __version__
-from streamstyle.errors import StreamStyleError
+from streamstyle.cli import EXIT_INTERRUPTED
+from streamstyle.errors import PipeClosedError, StreamStyleError
 
-EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 """An unexpected error (a bug): BSD's EX_SOFTWARE."""
 DEBUG_VARIABLE = "STREAMSTYLE_DEBUG"
@@ -77,6 +75,9 @@ class StreamstyleGroup(click.Group):
         except click.ClickException as exc:
             click.echo(f"error: {exc.format_message()} (see --help)", err=True)
             sys.exit(exc.exit_code)
+        except PipeClosedError as exc:  # `| head`: the reader has what it wanted; say nothing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+            sys.exit(exc.exit_code)
         except StreamStyleError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
@@ -111,10 +112,6 @@ class _EchoHandler(logging.Handler):
             click.echo("warning: further warnings of this kind are not shown", err=True)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         os.environ[DEBUG_VARIABLE] = "1"
@@ -144,4 +141,3 @@ def main() -> None:
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if not isinstance(h, _EchoHandler)]
         logger.addHandler(_EchoHandler(logging.WARNING))
-    signal.signal(signal.SIGTERM, _raise_interrupt)

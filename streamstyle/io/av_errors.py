@@ -5,7 +5,15 @@ from __future__ import annotations
 import av
 import av.error
 
-from streamstyle.errors import EncoderError, InputNotFoundError, InvalidMediaError, StreamError, StreamStyleError
+from streamstyle.errors import (
+    EncoderError,
+    InputNotFoundError,
+    InvalidMediaError,
+    PipeClosedError,
+    StreamError,
+    StreamStyleError,
+)
+from streamstyle.io.output_path import write_error
 
 NETWORK_ERRORS = (
     av.error.ExitError,  # PyAV's timeout interrupted FFmpeg
@@ -33,11 +41,18 @@ def input_error(exc: BaseException, name: str, *, timeout: float | None = None) 
     return InvalidMediaError(f"not a readable media file: {name} ({error_reason(exc)})")
 
 
-def output_error(exc: BaseException, name: str, action: str) -> StreamStyleError:
-    """The error of ours for a PyAV error raised while ``action`` (``create``, ``encode``) the output ``name``.
+def output_error(exc: BaseException, name: str, action: str, *, stdout: bool = False) -> StreamStyleError:
+    """Our error for a PyAV error raised while ``action`` (``create``, ``write``, ``finish``) the output ``name``.
 
-    Network errors become :class:`StreamError` (the receiver is gone or refuses), others :class:`EncoderError`.
+    A closed stdout (``| head``) becomes :class:`PipeClosedError`, other network errors
+    :class:`StreamError` (the receiver is gone or refuses), a full disk, read-only file system
+    or denied permission :class:`OutputWriteError`, anything else :class:`EncoderError`.
     """
+    if stdout and isinstance(exc, BrokenPipeError):
+        return PipeClosedError("the reader of stdout closed it")
     if isinstance(exc, NETWORK_ERRORS):
-        return StreamError(f"cannot {'connect to' if action == 'create' else 'stream to'} {name}: {error_reason(exc)}")
+        verb = "connect to" if action == "create" else "stream to"
+        return StreamError(f"cannot {verb} {name}: {error_reason(exc)}")
+    if isinstance(exc, OSError) and (written := write_error(exc, name)) is not None:
+        return written
     return EncoderError(f"cannot {action} {name}: {error_reason(exc)}")

@@ -17,8 +17,8 @@ from streamstyle.io.camera import open_camera
 from streamstyle.io.location import locate
 from streamstyle.io.media import IMAGE_SUFFIXES, VideoInfo
 from streamstyle.io.output_path import check_output_path
-from streamstyle.io.sequence import ImageSequenceSink, ImageSequenceSource
-from streamstyle.io.sinks import CONTAINER_FORMATS, ImageSink, Sink, StreamSink, VideoFileSink
+from streamstyle.io.sequence import ImageSequenceSink, ImageSequenceSource, sequence_files
+from streamstyle.io.sinks import CONTAINER_FORMATS, STDOUT_URL, ImageSink, Sink, StreamSink, VideoFileSink
 from streamstyle.io.sources import LIVE_INPUT_OPTIONS, ImageSource, MediaSource, Source
 
 STREAM_FORMATS = {
@@ -97,7 +97,7 @@ def open_sink(
     side_streams: Sequence[av.stream.Stream] = (),
     *,
     format: str | None = None,
-    input: str | Path | None = None,
+    reads: Sequence[Path] = (),
     overwrite: bool = False,
     codec: str | None = None,
     crf: int = 18,
@@ -113,8 +113,8 @@ def open_sink(
             :meth:`Sink.mux_packet` (copied when the container holds their codec).
         format: FFmpeg muxer (``-f``), e.g. ``mpegts``; default from the file ending or URL
             scheme (``mpegts`` for stdout).
-        input: the input path, to refuse writing over it.
-        overwrite: replace an existing output.
+        reads: the local files the run reads (see :func:`files_read`), never written over.
+        overwrite: replace an existing output file (a device or FIFO is written into without it).
         codec: video encoder name; default H.264 (VP9 for webm) with fallbacks.
         crf: constant rate factor for encoders that take one (lower is better quality).
         preset: encoder speed preset where the encoder has presets (x264/x265); default
@@ -129,7 +129,7 @@ def open_sink(
         check_format(format, "output")
     if location.kind == "stdio":
         fmt = format or "mpegts"
-        return StreamSink(sys.stdout.buffer, "stdout", fmt, info, side_streams, preset=preset, **encoding)
+        return StreamSink(STDOUT_URL, "stdout", fmt, info, side_streams, preset=preset, **encoding)
     if location.kind == "url":
         fmt = format or STREAM_FORMATS.get(location.scheme)
         if fmt is None:
@@ -138,20 +138,30 @@ def open_sink(
             )
         return StreamSink(location.target, location.text, fmt, info, side_streams, preset=preset, **encoding)
     if location.kind == "sequence":
-        return ImageSequenceSink(location.target, overwrite=overwrite)
+        return ImageSequenceSink(location.target, reads=reads, overwrite=overwrite)
     if location.kind in ("camera", "lavfi"):
         raise InvalidOptionError(f"{location.text} is an input, not an output")
     path = Path(location.target)
-    check_output_path(path, input=input, overwrite=overwrite)
+    check_output_path(path, reads=reads, overwrite=overwrite)
     if location.kind == "image":
         if info.frame_count > 1:
             raise InvalidOptionError(f"{path.name}: an image output needs a still-image input (or use out/%05d.png)")
-        return ImageSink(path)
+        return ImageSink(path, overwrite=overwrite)
     suffix = path.suffix.lower()
     if format is None and suffix not in CONTAINER_FORMATS:
         known = " ".join(sorted(CONTAINER_FORMATS) + sorted(IMAGE_SUFFIXES))
         raise InvalidOptionError(f"unsupported output type {suffix or '(none)'!r}; use one of: {known} (or -f)")
-    return VideoFileSink(path, info, side_streams, format=format, preset=preset or "medium", **encoding)
+    return VideoFileSink(
+        path, info, side_streams, format=format, preset=preset or "medium", overwrite=overwrite, **encoding
+    )
+
+
+def files_read(input: str | Path) -> list[Path]:
+    """The local files reading ``input`` opens: the file, or every image of a sequence; none for the others."""
+    location = locate(input)
+    if location.kind == "sequence":
+        return sequence_files(location.target)
+    return [Path(location.target)] if location.is_local_file else []
 
 
 def check_format(name: str, direction: Literal["input", "output"]) -> None:

@@ -2,22 +2,29 @@
 
 A printf pattern reads from the first number found among 0-4 (as FFmpeg's image2 does) to
 the first gap; a glob reads its matches in name order. The sink numbers from 1 and writes
-every image under a temporary name first, so no file at the output path is ever half-written.
+every image under a temporary name first, so no file at the output path is ever half-written;
+it refuses a pattern that matches any file the run reads.
 """
 
 from __future__ import annotations
 
 import glob
-import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
-from streamstyle.errors import InputNotFoundError, InvalidMediaError, InvalidOptionError, OutputExistsError
+from streamstyle.errors import InputNotFoundError, InvalidMediaError, InvalidOptionError
 from streamstyle.io.location import PRINTF_NUMBER
 from streamstyle.io.media import IMAGE_SUFFIXES, Frame, VideoInfo, read_image, write_image
+from streamstyle.io.output_path import (
+    PartFile,
+    check_sequence_output,
+    sequence_matcher,
+    sweep_stale_parts,
+    write_error,
+)
 
 
 def sequence_files(pattern: str) -> list[Path]:
@@ -78,32 +85,38 @@ class ImageSequenceSource:
 class ImageSequenceSink:
     """Writes frame *k* (from 1) to ``pattern % k``; JPEG at quality 95.
 
+    Each image is written under a temporary name and published when complete.
+
     Raises:
         InvalidOptionError: the pattern has no ``%d`` number, an unknown image ending, or no folder.
-        OutputExistsError: the first file exists and ``overwrite`` is false.
+        OutputConflictError: the pattern matches a file the run reads.
+        OutputExistsError: a file of the sequence exists and ``overwrite`` is false.
+        OutputWriteError: an image cannot be written (permission, read-only, disk full).
     """
 
-    def __init__(self, pattern: str, *, overwrite: bool = False) -> None:
+    def __init__(self, pattern: str, *, reads: Sequence[Path] = (), overwrite: bool = False) -> None:
         if not PRINTF_NUMBER.search(pattern):
             raise InvalidOptionError(f"an image-sequence output needs a number pattern such as %05d: {pattern}")
         suffix = Path(pattern).suffix.lower()
         if suffix not in IMAGE_SUFFIXES:
             raise InvalidOptionError(f"unknown image type {suffix or '(none)'!r} in {pattern}")
-        first = Path(pattern % 1)
-        if not first.parent.is_dir():
-            raise InvalidOptionError(f"output folder does not exist: {first.parent}")
-        if first.exists() and not overwrite:
-            raise OutputExistsError(f"output exists: {first} (use -y/--overwrite to replace the sequence)")
+        check_sequence_output(pattern, reads=reads, overwrite=overwrite)
+        sweep_stale_parts(Path(pattern % 1).parent, sequence_matcher(pattern))
         self.pattern = pattern
         self.written = 0
         self._suffix = suffix
+        self._overwrite = overwrite
 
     def write(self, frames: Sequence[Frame]) -> None:
         for frame in frames:
             path = Path(self.pattern % (self.written + 1))
-            temporary = path.with_name(f".{path.name}.part")
-            write_image(temporary, frame.rgb, suffix=self._suffix)
-            os.replace(temporary, path)
+            image = PartFile(path, sweep=False)
+            try:
+                write_image(image.path, frame.rgb, suffix=self._suffix)
+            except OSError as exc:
+                image.discard()
+                raise write_error(exc, path) or exc from None
+            image.publish(overwrite=self._overwrite)
             self.written += 1
 
     def mux_packet(self, packet: av.Packet) -> None:

@@ -3,29 +3,28 @@
 :func:`open_sink` picks the sink from the output string, as ffmpeg does: a video file, a
 still image, an image sequence (``out/%05d.png``), a network stream (``udp://``, ``tcp://``,
 ``srt://`` as MPEG-TS, ``rtsp://``, ``rtmp://`` as FLV; ``format`` overrides), or ``-`` for
-stdout. Files are written under a temporary name in the destination folder and renamed into
-place only when complete, so a failed run never leaves a half-written file at the output
-path. Streams are encoded for low latency (no B-frames, a key frame every second).
+stdout. Files are written through :func:`~streamstyle.io.output_path.output_file`: under a
+temporary name, published onto the output path only when complete, so a failed run never
+leaves a half-written file there (devices and FIFOs are written into directly). Streams are
+encoded for low latency (no B-frames, a key frame every second).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import av
 import av.error
 import numpy as np
 
-from streamstyle.errors import EncoderError, StreamError
-from streamstyle.io.av_errors import NETWORK_ERRORS, error_reason, output_error
+from streamstyle.errors import EncoderError
+from streamstyle.io.av_errors import NETWORK_ERRORS, output_error
 from streamstyle.io.media import Frame, VideoInfo, write_image
-from streamstyle.io.output_path import temporary_path
+from streamstyle.io.output_path import PartFile, output_file, write_error
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,9 @@ H264_CODECS = ("libx264", "libopenh264", "mpeg4")
 AUDIO_CODECS = {"webm": "libopus"}
 """Encoder for audio the container cannot hold as is; other containers use AAC."""
 
+STDOUT_URL = "pipe:1"
+"""stdout as FFmpeg writes it itself: a closed pipe then surfaces as EPIPE, not as a Python callback error."""
+
 CRF_CODECS = frozenset({"libx264", "libx265", "libvpx-vp9", "libvpx", "libsvtav1"})
 
 
@@ -51,16 +53,24 @@ class Sink(Protocol):
 
 
 class ImageSink:
-    """Writes a single stylised frame as an image file (JPEG quality 95)."""
+    """Writes a single stylised frame as an image file (JPEG quality 95).
 
-    def __init__(self, path: Path) -> None:
+    Raises:
+        OutputWriteError: the image cannot be written (permission, read-only, disk full).
+    """
+
+    def __init__(self, path: Path, *, overwrite: bool = False) -> None:
         self.path = path
-        self._temporary = temporary_path(path)
+        self._file = output_file(path)
+        self._overwrite = overwrite
         self._written = False
 
     def write(self, frames: Sequence[Frame]) -> None:
         if frames and not self._written:
-            write_image(self._temporary, frames[0].rgb, suffix=self.path.suffix)
+            try:
+                write_image(self._file.path, frames[0].rgb, suffix=self.path.suffix)
+            except OSError as exc:
+                raise write_error(exc, self.path) or exc from None
             self._written = True
 
     def mux_packet(self, packet: av.Packet) -> None:
@@ -68,17 +78,18 @@ class ImageSink:
 
     def close(self, *, keep: bool) -> None:
         if keep and self._written:
-            os.replace(self._temporary, self.path)
+            self._file.publish(overwrite=self._overwrite)
         else:
-            self._temporary.unlink(missing_ok=True)
+            self._file.discard()
 
 
 class VideoFileSink:
-    """A video file, written under a temporary name and moved into place when complete.
+    """A video file, written under a temporary name and published onto ``path`` when complete.
 
     Frames keep their input ``pts`` and time base, so variable frame rate, duration and
     audio sync survive. Odd frame sizes are encoded as yuv444p for H.264/H.265 (their 4:2:0
-    cannot represent odd sizes), so the output keeps the exact input size.
+    cannot represent odd sizes), so the output keeps the exact input size. A character device
+    or FIFO is written into directly, as a stream (fragmented MP4).
     """
 
     def __init__(
@@ -91,16 +102,18 @@ class VideoFileSink:
         codec: str | None,
         crf: int,
         preset: str,
+        overwrite: bool = False,
     ) -> None:
         self.path = path
         muxer = format or CONTAINER_FORMATS[path.suffix.lower()]
-        self._temporary = temporary_path(path)
-        options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
+        self._file = output_file(path)
+        self._overwrite = overwrite
+        options = _muxer_options(muxer, seekable=isinstance(self._file, PartFile))
         try:
-            self._encoder = _Encoder(str(self._temporary), path.name, muxer, options, info, side_streams)
+            self._encoder = _Encoder(str(self._file.path), path.name, muxer, options, info, side_streams)
             self._encoder.add_video(codec, crf, preset, low_latency=False)
         except BaseException:
-            self._temporary.unlink(missing_ok=True)
+            self._file.discard()
             raise
 
     def write(self, frames: Sequence[Frame]) -> None:
@@ -112,7 +125,7 @@ class VideoFileSink:
         self._encoder.mux_packet(packet)
 
     def close(self, *, keep: bool) -> None:
-        """Flush the encoders, finish the file and move it into place if ``keep``, else delete it."""
+        """Flush the encoders, finish the file and publish it if ``keep``, else delete it."""
         try:
             self._encoder.close(keep=keep)
         except BaseException:
@@ -120,9 +133,9 @@ class VideoFileSink:
             raise
         finally:
             if keep:
-                os.replace(self._temporary, self.path)
+                self._file.publish(overwrite=self._overwrite)
             else:
-                self._temporary.unlink(missing_ok=True)
+                self._file.discard()
 
 
 class StreamSink:
@@ -134,7 +147,7 @@ class StreamSink:
 
     def __init__(
         self,
-        target: str | BinaryIO,
+        target: str,
         name: str,
         format: str,
         info: VideoInfo,
@@ -144,11 +157,9 @@ class StreamSink:
         crf: int,
         preset: str | None,
     ) -> None:
-        options = {"flush_packets": "1"}
+        options = {"flush_packets": "1", **_muxer_options(format, seekable=False)}
         if format == "rtsp":
             options["rtsp_transport"] = "tcp"
-        if format in ("mp4", "mov"):  # a pipe cannot seek back to write the index
-            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
         self._encoder = _Encoder(target, name, format, options, info, side_streams)
         self._encoder.add_video(codec, crf, preset or "veryfast", low_latency=True)
 
@@ -191,6 +202,13 @@ class TeeSink:
             raise errors[0]
 
 
+def _muxer_options(muxer: str, *, seekable: bool) -> dict[str, str]:
+    """MP4/MOV: the index in front for files; fragments for pipes and devices, which cannot seek back."""
+    if muxer not in ("mp4", "mov"):
+        return {}
+    return {"movflags": "+faststart" if seekable else "frag_keyframe+empty_moov+default_base_moof"}
+
+
 class _Encoder:
     """One output container: the video encoder and the side streams.
 
@@ -199,7 +217,7 @@ class _Encoder:
 
     def __init__(
         self,
-        target: str | BinaryIO,
+        target: str,
         name: str,
         format: str,
         options: dict[str, str],
@@ -209,10 +227,11 @@ class _Encoder:
         self.name = name
         self._info = info
         self._side_streams = side_streams
+        self._stdout = target == STDOUT_URL
         try:
             self._container = av.open(target, "w", format=format, options=options)
         except av.error.FFmpegError as exc:
-            raise output_error(exc, name, "create") from None
+            raise output_error(exc, name, "create", stdout=self._stdout) from None
 
     def add_video(self, codec: str | None, crf: int, preset: str, *, low_latency: bool) -> None:
         """Add the video stream and the side streams, and open every encoder (closing on failure)."""
@@ -298,8 +317,8 @@ class _Encoder:
         try:
             for packet in packets:
                 self._container.mux(packet)
-        except NETWORK_ERRORS as exc:
-            raise StreamError(f"the receiver of {self.name} went away: {error_reason(exc)}") from None
+        except av.error.FFmpegError as exc:
+            raise output_error(exc, self.name, "write", stdout=self._stdout) from None
 
     def close(self, *, keep: bool) -> None:
         """Flush the encoders if ``keep`` and close the container."""
@@ -309,8 +328,17 @@ class _Encoder:
                 for side in self._side.values():
                     self._mux(side.flush())
         finally:
-            with contextlib.suppress(*NETWORK_ERRORS):  # no trailer when the receiver is gone already
-                self._container.close()
+            self._close_container(keep)
+
+    def _close_container(self, keep: bool) -> None:
+        """Write the trailer and close; a receiver gone already is no error, a file that cannot be finished is."""
+        try:
+            self._container.close()
+        except NETWORK_ERRORS:
+            pass
+        except av.error.FFmpegError as exc:
+            if keep:
+                raise output_error(exc, self.name, "finish") from None
 
 
 class _SideStream:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
 import av
 import av.error
@@ -102,7 +103,9 @@ class MediaSource:
         self._realtime = realtime
         self._clock: tuple[float, float] | None = None  # (wall, stream time) of the first delivered frame
         try:
-            self._container = av.open(url, format=format, options=dict(options or {}), timeout=(timeout, timeout))
+            self._container = _interruptible(
+                lambda: av.open(url, format=format, options=dict(options or {}), timeout=(timeout, timeout))
+            )
         except (av.error.FFmpegError, UnicodeDecodeError) as exc:
             raise input_error(exc, label, timeout=timeout) from None
         try:
@@ -227,3 +230,32 @@ class MediaSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+T = TypeVar("T")
+
+
+def _interruptible(call: Callable[[], T]) -> T:
+    """Run a blocking FFmpeg call (opening a network input) so that Ctrl-C/SIGTERM stop the wait at once.
+
+    FFmpeg waits in C, where Python's signal handlers do not run until it returns (up to the
+    timeout, or for ever). In the main thread the call runs in a helper thread instead, and
+    the main thread waits in an interruptible way; an abandoned call ends at its own timeout.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return call()
+    outcome: list[tuple[bool, object]] = []
+
+    def work() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    helper = threading.Thread(target=work, name="streamstyle-open", daemon=True)
+    helper.start()
+    helper.join()  # Ctrl-C raises KeyboardInterrupt here
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]

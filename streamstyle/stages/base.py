@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -78,6 +79,10 @@ class Stage(ABC):
 
     def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Release what the stage holds open (files, devices); it is not used afterwards."""
+
+    def reads(self) -> list[Path]:
+        """The local files the stage reads (a mask video, weights): an output never writes over them."""
+        return []
 
     @abstractmethod
     def __call__(self, batch: FrameBatch) -> FrameBatch:

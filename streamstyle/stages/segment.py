@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from streamstyle.frames import FrameBatch, resize_frames
 from streamstyle.io.media import Frame
-from streamstyle.io.opening import open_source
+from streamstyle.io.opening import files_read, open_source
 from streamstyle.stages.base import Param, Stage, parse_range
 from streamstyle.stages.masks import TemporalSmoother, feather
 from streamstyle.stages.segmenters import SEGMENTERS, load_segmenter
@@ -163,6 +163,9 @@ class MaskFile(Stage):
 
     def close(self) -> None:
         self._source.close()
+
+    def reads(self) -> list[Path]:
+        return files_read(self.path)
 
     def _next_mask(self) -> np.ndarray:
         self._current = next(self._greys, self._current)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch.nn import functional as F
 
@@ -126,6 +128,9 @@ class Stylize(Stage):
         self._dtype = torch.float32
         self._bytes_per_pixel: float | None = None
         self._checked = False
+
+    def reads(self) -> list[Path]:
+        return [self.filter.weights]
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Stylize:
         memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format

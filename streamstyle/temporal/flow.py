@@ -22,6 +22,8 @@ FLOW_PRESETS: dict[str, int] = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 """DIS optical flow presets by name (speed against accuracy)."""
+MIN_FLOW_SIDE = 16
+"""Frames with a side under this are edge-extended to it for DIS, which refuses sides under 12 px."""
 
 CONSISTENCY_RELATIVE = 0.01
 """Forward-backward check: allowed squared mismatch relative to the squared flow lengths."""
@@ -52,7 +54,12 @@ def optical_flow(source: np.ndarray, target: np.ndarray, *, preset: FlowPreset =
     """
     if preset not in FLOW_PRESETS:
         raise InvalidOptionError(f"unknown flow preset {preset!r}; use one of: {', '.join(FLOW_PRESETS)}")
-    return cv2.DISOpticalFlow_create(FLOW_PRESETS[preset]).calc(source, target, None)
+    height, width = source.shape
+    grow_y, grow_x = max(0, MIN_FLOW_SIDE - height), max(0, MIN_FLOW_SIDE - width)
+    if grow_y or grow_x:  # DIS refuses tiny frames: extend the edges, measure, crop back
+        source, target = (cv2.copyMakeBorder(f, 0, grow_y, 0, grow_x, cv2.BORDER_REPLICATE) for f in (source, target))
+    flow = cv2.DISOpticalFlow_create(FLOW_PRESETS[preset]).calc(source, target, None)
+    return np.ascontiguousarray(flow[:height, :width])
 
 
 def sample_positions(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

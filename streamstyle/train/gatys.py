@@ -50,7 +50,7 @@ def gatys_file(
     Raises:
         StreamStyleError: bad paths, options or loss-network weights.
     """
-    check_output_path(output, input=content, overwrite=overwrite)
+    check_output_path(output, reads=[Path(content), Path(style)], overwrite=overwrite)
     target = resolve_device(device)
     content_image = read_image(content, size).to(target)
     style_image = read_image(style, size).to(target)
@@ -59,7 +59,8 @@ def gatys_file(
     result = optimize_image(content_image, loss, steps=steps, optimizer=optimizer, on_step=on_step)
     rgb = result[0].round().byte().permute(1, 2, 0).cpu().numpy()
     height, width = rgb.shape[:2]
-    sink = open_sink(output, VideoInfo(width, height, Fraction(1, 25), None, 1, None, 0, {}), overwrite=overwrite)
+    info = VideoInfo(width, height, Fraction(1, 25), None, 1, None, 0, {})
+    sink = open_sink(output, info, reads=[Path(content), Path(style)], overwrite=overwrite)
     sink.write([Frame(rgb, 0, 1)])
     sink.close(keep=True)
     return output

@@ -12,30 +12,19 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from conftest import ctrl_c_enabled, make_video, probe, write_filter
+from conftest import (
+    SAMPLE,
+    assert_clean_failure,
+    console,
+    ctrl_c_enabled,
+    make_video,
+    no_leftovers,
+    probe,
+    run,
+    write_filter,
+)
 
 from streamstyle import errors
-from streamstyle.cli import main
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_clean_failure(result: Result, code: int, *words: str) -> None:
-    """One error line naming the problem, the expected exit code, no traceback."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert len(result.output.strip().splitlines()) == 1 or code == errors.GraphSyntaxError.exit_code
-    assert result.output.startswith("error: ") or result.output.startswith("Usage:"), result.output
-    for word in words:
-        assert word in result.output
-
-
-def no_leftovers(folder: Path) -> bool:
-    return not any(p.name.endswith(".part") for p in folder.iterdir())
 
 
 def test_main_job_and_default_output_name(tiny_filter: Path, clip: Path) -> None:
@@ -178,14 +167,6 @@ def test_interrupt_finishes_a_playable_file(tiny_filter: Path, tmp_path: Path, s
     frames = probe(out)["frames"]
     assert 0 < frames < 1500
     assert no_leftovers(tmp_path)
-
-
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "sample.mp4"
-
-
-def console(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The installed console script, run as a user types it."""
-    return subprocess.run(["streamstyle", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_graph_string_from_the_console_script(tmp_path: Path) -> None:
