@@ -30,8 +30,10 @@ import av
 import numpy as np
 import torch
 from safetensors.torch import save_file
+from torch.utils.flop_counter import FlopCounterMode
 
 from streamstyle.checksum import file_sha256
+from streamstyle.compiling import CompiledNetwork
 from streamstyle.device import resolve_device, resolve_precision
 from streamstyle.files import ComputeOptions, OutputOptions, stylize_file
 from streamstyle.filters import Filter, list_filters
@@ -52,7 +54,10 @@ class Figures:
     ``weights`` names the filter that gave the weights (or ``random``); ``psnr`` compares the
     output with fp32's (None for fp32 itself and for random weights). ``busy`` is the engine's
     seconds per frame of each step; ``naive_fps`` is fp32 by definition and repeated on each
-    precision's line for the ratio.
+    precision's line for the ratio. ``compiled_*`` are the model-only figures of the network
+    compiled (:mod:`streamstyle.compiling`): its speed, the seconds its first call took (the
+    compile, from the cache if warm) and the PSNR of its output against eager's; ``gflops`` is
+    the network's arithmetic per frame.
     """
 
     network: str
@@ -65,6 +70,15 @@ class Figures:
     engine_fps: float | None = None
     naive_fps: float | None = None
     busy: dict[str, float] | None = None
+    compiled_fps: float | None = None
+    compile_seconds: float | None = None
+    compiled_psnr: float | None = None
+    gflops: float | None = None
+
+    def share_of_peak(self, peak_gflops: float, *, compiled: bool = True) -> float | None:
+        """The network's arithmetic rate (model only) as a fraction of a matmul peak."""
+        fps = self.compiled_fps if compiled else self.model_fps
+        return fps * self.gflops / peak_gflops if fps and self.gflops else None
 
     @property
     def speedup(self) -> float | None:
@@ -116,29 +130,62 @@ def write_test_clip(path: Path, width: int, height: int, frames: int, rate: int 
 
 
 def model_fps(
-    model: torch.nn.Module, frame: torch.Tensor, device: torch.device, dtype: torch.dtype, batch: int, frames: int
-) -> tuple[float, torch.Tensor]:
+    model: torch.nn.Module,
+    frame: torch.Tensor,
+    device: torch.device,
+    dtype: torch.dtype,
+    batch: int,
+    frames: int,
+    *,
+    compiled: bool = False,
+) -> tuple[float, torch.Tensor, float]:
     """Frames per second of ``model`` alone on ``frames`` frames (at least one batch) already on ``device``.
 
     Args:
         frame: RGB ``(3, H, W)`` uint8; the batch is copies of it.
+        compiled: run it compiled (channels_last), as ``stylize``'s ``compile=on`` does.
 
     Returns:
-        The speed, and the output for ``frame`` as uint8 on the CPU.
+        The speed, the output for ``frame`` as uint8 on the CPU, and the seconds of the first
+        call (the warm-up: for a compiled model, the compile).
     """
-    memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    memory = torch.channels_last if device.type == "cuda" or compiled else torch.contiguous_format
     model = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=memory).eval()  # ours stays fp32
     pixels = frame.to(device=device, dtype=dtype).expand(batch, -1, -1, -1).contiguous(memory_format=memory)
+    network = CompiledNetwork(model, "bench") if compiled else model
     runs = max(1, frames // batch)
     with torch.inference_mode():
-        output = model(pixels)  # also the warm-up: kernels chosen, memory allocated
+        started = time.perf_counter()
+        output = network(pixels)  # also the warm-up: kernels chosen (or compiled), memory allocated
         _synchronize(device)
+        first = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(runs):
-            model(pixels)
+            network(pixels)
         _synchronize(device)
         seconds = time.perf_counter() - started
-    return runs * batch / seconds, output[0].float().clamp(0, 255).round().byte().cpu()
+    return runs * batch / seconds, output[0].float().clamp(0, 255).round().byte().cpu(), first
+
+
+def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, *, side: int = 2048, runs: int = 10) -> float:
+    """The GFLOP/s of a large square matmul in ``dtype``: the practical arithmetic peak the networks are held to."""
+    a = torch.rand(side, side, device=device).to(dtype)
+    b = torch.rand(side, side, device=device).to(dtype)
+    torch.mm(a, b)
+    _synchronize(device)
+    started = time.perf_counter()
+    for _ in range(runs):
+        torch.mm(a, b)
+    _synchronize(device)
+    return 2 * side**3 * runs / (time.perf_counter() - started) / 1e9
+
+
+def network_gflops(model: torch.nn.Module, frame: torch.Tensor) -> float:
+    """Floating-point operations of one frame through ``model`` (PyTorch's FLOP counter), in billions."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(frame[None].float())
+    return counter.get_total_flops() / 1e9
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -177,6 +224,7 @@ def run_benchmark(
     files: bool = True,
     device: str = "auto",
     batch_size: int | None = None,
+    compile: bool = True,
     on_step: Callable[[str], None] | None = None,
 ) -> Iterator[Figures]:
     """Measure every network x size x precision; yields each line as it is done.
@@ -185,6 +233,7 @@ def run_benchmark(
         frames: frames per measurement (model-only runs use the same count).
         rounds: engine and naive loop are run alternately this many times; the median counts.
         files: also measure file to file (engine and naive loop); else model only.
+        compile: also measure each network compiled (model only), next to eager.
         batch_size: the engine's (default the pipeline's: 1 on the CPU, 4 on CUDA); model-only
             runs use the same.
         on_step: called with a label before each measurement (for progress).
@@ -212,18 +261,27 @@ def run_benchmark(
                 frame = _first_frame(clip)
                 naive: list[float] = []
                 reference: torch.Tensor | None = None
+                gflops = network_gflops(model, frame)
                 for precision, dtype in dtypes.items():
                     _notify(on_step, f"{label} {precision} model only")
-                    speed, output = model_fps(model, frame, target, dtype, batch, frames)
+                    speed, output, _ = model_fps(model, frame, target, dtype, batch, frames)
+                    compiled: dict[str, float | None] = {"compiled_fps": None}
+                    if compile:
+                        _notify(on_step, f"{label} {precision} model only, compiled")
+                        fast, fast_output, first = model_fps(model, frame, target, dtype, batch, frames, compiled=True)
+                        compiled = {"compiled_fps": fast, "compile_seconds": first,
+                                    "compiled_psnr": psnr(fast_output, output)}  # fmt: skip
                     if dtype == torch.float32 and reference is None:
                         reference = output
                     quality = None
                     if trained and dtype != torch.float32:
                         if reference is None:  # fp32 not asked for, or asked for later
-                            _, reference = model_fps(model, frame, target, torch.float32, 1, 1)
+                            _, reference, _ = model_fps(model, frame, target, torch.float32, 1, 1)
                         quality = psnr(output, reference)
                     if not files:
-                        yield Figures(network, weights, width, height, precision, speed, quality)
+                        yield Figures(
+                            network, weights, width, height, precision, speed, quality, gflops=gflops, **compiled
+                        )
                         continue
                     engine, busy = [], []
                     for round_index in range(rounds):
@@ -241,7 +299,7 @@ def run_benchmark(
                     middle = engine.index(statistics.median_low(engine))
                     yield Figures(
                         network, weights, width, height, precision, speed, quality,
-                        statistics.median(engine), statistics.median(naive), busy[middle],
+                        statistics.median(engine), statistics.median(naive), busy[middle], gflops=gflops, **compiled,
                     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import torch
 
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch
-from streamstyle.stages.base import Stage
+from streamstyle.stages.base import RunShape, Stage
 from streamstyle.stages.stylize import REGIONS, Stylize
 
 STRENGTH_STEP = 0.1
@@ -39,6 +39,8 @@ class LiveControls:
         scale: the processing scale (changed by :meth:`StyleSwitch.set_scale`).
         fit_scale: at start, choose the largest scale at which the first style keeps up
             with the input (:func:`~streamstyle.realtime.fit_scale`).
+        compile: ``auto``/``on`` compile each style's network at start (a live input pays for
+            it), ``off`` runs them eagerly (see :class:`~streamstyle.stages.Stylize`).
     """
 
     styles: Sequence[str]
@@ -48,6 +50,7 @@ class LiveControls:
     on_quit: Callable[[], None] | None = None
     scale: float = 1.0
     fit_scale: bool = False
+    compile: str = "auto"
     index: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -101,7 +104,7 @@ class StyleSwitch(Stage):
         if not controls.styles:
             raise InvalidOptionError("live controls need at least one style")
         self.controls = controls
-        self.stylizers = [Stylize(style, scale=scale) for style in controls.styles]
+        self.stylizers = [Stylize(style, scale=scale, compile=controls.compile) for style in controls.styles]
         self.set_scale(scale)
 
     def set_scale(self, scale: float) -> None:
@@ -113,6 +116,10 @@ class StyleSwitch(Stage):
     def to(self, device: torch.device, dtype: torch.dtype) -> StyleSwitch:
         self.stylizers = [stylizer.to(device, dtype) for stylizer in self.stylizers]
         return self
+
+    def start(self, run: RunShape) -> None:
+        for stylizer in self.stylizers:
+            stylizer.start(run)
 
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         index, strength, region = self.controls.snapshot()

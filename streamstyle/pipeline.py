@@ -35,6 +35,7 @@ from streamstyle.io.media import Frame
 from streamstyle.io.sinks import Sink
 from streamstyle.io.sources import Source
 from streamstyle.stages import Stage
+from streamstyle.stages.base import RunShape
 
 STEPS = ("decode", "upload", "model", "download", "encode")
 """The steps a frame goes through, as timed in :attr:`RunSummary.busy`."""
@@ -129,6 +130,10 @@ class Pipeline:
         self.dtype = resolve_precision(precision, self.device)
         _check_masks(stages)
         self.stages = [stage.to(self.device, self.dtype) for stage in stages]
+        width, height = source.info.width, source.info.height
+        for stage in self.stages:
+            stage.start(RunShape(width, height, self.batch_size, source.info.expected_frames, self.live))
+            width, height = stage.output_size(width, height)
         self.summary = RunSummary()
         self._on_frames = on_frames
         self._stop = threading.Event()

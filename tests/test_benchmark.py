@@ -16,18 +16,31 @@ from streamstyle.pipeline import STEPS
 def test_bench_prints_a_line_per_network_size_and_precision() -> None:
     result = CliRunner().invoke(main, [
         "bench", "--networks", "stylebank", "--sizes", "64x48,96x64", "--frames", "3", "--precisions", "fp32,bf16",
-        "--device", "cpu",
+        "--device", "cpu", "--no-compile",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.splitlines() if line.startswith("stylebank")]
     expected = [(size, precision) for size in ("64x48", "96x64") for precision in ("fp32", "bf16")]
     assert [(row[2], row[3]) for row in rows] == expected
     for row in rows:
-        model_fps, engine_fps, naive_fps = float(row[4]), float(row[6]), float(row[7])
+        model_fps, engine_fps, naive_fps = float(row[4]), float(row[10]), float(row[11])
         assert model_fps > 0 and engine_fps > 0 and naive_fps > 0
+        assert row[6:9] == ["-", "-", "-"], "--no-compile: no compiled column"
         # the ratio is printed to two decimals, from unrounded figures
-        assert float(row[8].rstrip("x")) == pytest.approx(engine_fps / naive_fps, rel=0.05, abs=0.006)
-        assert row[-1] in STEPS and len(row) == 10 + len(STEPS)
+        assert float(row[12].rstrip("x")) == pytest.approx(engine_fps / naive_fps, rel=0.05, abs=0.006)
+        assert row[-1] in STEPS and len(row) == 14 + len(STEPS)
+    assert "matmul peak" in result.output
+
+
+def test_the_compiled_column_stands_next_to_eager(tiny_filter: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (line,) = run_benchmark(
+        networks=["johnson_in"], sizes=[(64, 48)], precisions=["fp32"], frames=2, files=False, device="cpu"
+    )
+    assert line.compiled_fps and line.compiled_fps > 0 and line.compile_seconds and line.compile_seconds > 0
+    assert line.compiled_psnr is not None and line.compiled_psnr > 40, "compiled computes what eager does"
+    assert line.gflops and line.share_of_peak(100.0) == pytest.approx(line.compiled_fps * line.gflops / 100.0)
 
 
 def test_trained_weights_give_a_precision_psnr(tiny_filter: Path) -> None:

@@ -102,7 +102,7 @@ def stylize(
     "-s", "--style", "styles", type=StyleParam(), multiple=True,
     help="Filter; repeat to switch between several with n/p (default: every installed filter).",
 )  # fmt: skip
-@stage_options(Stylize, only=("strength", "region"))
+@stage_options(Stylize, only=("strength", "region", "compile"))
 @click.option(
     "--scale", default="auto", show_default=True,
     help="Processing scale, or auto: the largest at which the first filter keeps up with the camera.",
@@ -123,14 +123,16 @@ def camera(
     Keys in the window: n/p next/previous style, r region, +/- strength, q or Esc quit.
     With -o or --virtual-camera the window is only shown when --preview is given.
     """
-    looks = {"strength": 1.0, "region": "all"} | given_stage_options(options, Stylize)
+    looks = {"strength": 1.0, "region": "all", "compile": "auto"} | given_stage_options(options, Stylize)
     segmenter = {"model": CAMERA_SEGMENTER} | given_stage_options(options, Segment)
     names = list(styles) or [item.name for item in list_filters()]
     if not names:
         raise InvalidOptionError("no filters installed; give --style")
     if looks["region"] != "all" and not segment:
         raise InvalidOptionError("--region needs --segment (a segmenter finds the people)")
-    controls = LiveControls(names, strength=looks["strength"], region=looks["region"], regions=segment)
+    controls = LiveControls(
+        names, strength=looks["strength"], region=looks["region"], regions=segment, compile=looks["compile"]
+    )
     if scale == "auto":
         controls.fit_scale = True
     else:

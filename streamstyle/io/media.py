@@ -40,6 +40,15 @@ class VideoInfo:
     rotation: int
     color: dict[str, int]
 
+    @property
+    def expected_frames(self) -> int | None:
+        """The frame count announced, or else duration x frame rate; ``None`` when neither is known."""
+        if self.frame_count > 0:
+            return self.frame_count
+        if self.duration and self.frame_rate:
+            return round(self.duration * self.frame_rate)
+        return None
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -59,6 +59,24 @@ def parse_range(low: float, high: float, *, low_open: bool = False) -> Callable[
     return parse
 
 
+@dataclass(frozen=True)
+class RunShape:
+    """What a stage learns before the first batch (:meth:`Stage.start`).
+
+    Attributes:
+        width, height: size of the frames the stage receives.
+        batch: frames per batch.
+        frames: frames the source expects (``None``: unknown).
+        live: the source is live (a camera, a stream): frames come at their own pace, for ever.
+    """
+
+    width: int
+    height: int
+    batch: int
+    frames: int | None
+    live: bool
+
+
 class Stage(ABC):
     """A processing step on :class:`FrameBatch` es.
 
@@ -79,6 +97,9 @@ class Stage(ABC):
 
     def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Release what the stage holds open (files, devices); it is not used afterwards."""
+
+    def start(self, run: RunShape) -> None:  # noqa: B027  (an optional hook)
+        """Called once before the first batch with what the run will bring (e.g. to compile for it now)."""
 
     def reads(self) -> list[Path]:
         """The local files the stage reads (a mask video, weights): an output never writes over them."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
+from streamstyle.compiling import CompiledNetwork, compile_key, parse_compile_mode, worth_compiling
 from streamstyle.errors import FilterError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch, resize_frames
 from streamstyle.models.stylebank import SingleStyleNet, StyleBankNet
-from streamstyle.stages.base import Param, Stage, parse_bool, parse_range
+from streamstyle.stages.base import Param, RunShape, Stage, parse_bool, parse_range
 from streamstyle.stages.masks import composite
 from streamstyle.stages.tiling import (
     MEMORY_FRACTION,
@@ -80,6 +82,10 @@ class Stylize(Stage):
             smaller groups, or in overlapping tiles with blended seams (see
             :mod:`streamstyle.stages.tiling`); -1: never tile; N: tile frames larger than N pixels in
             N-pixel tiles.
+        compile: ``on``: run the network compiled (:mod:`streamstyle.compiling`, channels_last);
+            ``auto``: compile when the run is long enough to pay for it, judged by the eager time
+            of the second batch (live inputs and those of unknown length: at start); ``off``:
+            eager. Tiled frames run eagerly.
     """
 
     name = "stylize"
@@ -96,6 +102,7 @@ class Stylize(Stage):
         Param("region", parse_region, "all", "where the style goes: all, foreground (inside the mask) or background"),
         Param("bank", str, "", "a StyleBank filter's style (default its first)"),
         Param("tile", parse_tile, 0, "tile side for large frames; auto (0) by free memory, off (-1) never"),
+        Param("compile", parse_compile_mode, "auto", "compiled network: auto (when the run pays for it), on or off"),
     )
 
     def __init__(
@@ -108,6 +115,7 @@ class Stylize(Stage):
         region: str = "all",
         bank: str = "",
         tile: int | str = 0,
+        compile: str = "auto",
     ) -> None:
         self.filter = style if isinstance(style, Filter) else find_filter(style)
         self.style = self.filter.name if isinstance(style, Filter) else str(style)
@@ -117,6 +125,7 @@ class Stylize(Stage):
         self.region = self.check_option("region", region)
         self.bank = bank
         self.tile = self.check_option("tile", tile)
+        self.compile = self.check_option("compile", compile)
         self.model = self.filter.load_model()
         if isinstance(self.model, StyleBankNet):
             if bank and bank not in self.model.styles:
@@ -128,16 +137,70 @@ class Stylize(Stage):
         self._dtype = torch.float32
         self._bytes_per_pixel: float | None = None
         self._checked = False
+        self._compiled: CompiledNetwork | None = None
+        self._eager_chosen = self.compile == "off"
+        self._expected: int | None = None
+        self._live = False
+        self._done = 0
+        self._eager_batches = 0
 
     def reads(self) -> list[Path]:
         return [self.filter.weights]
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Stylize:
-        memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        compiled = self.compile != "off"  # inductor's CPU kernels are fastest channels_last
+        memory_format = torch.channels_last if device.type == "cuda" or compiled else torch.contiguous_format
         self.model = self.model.to(device=device, dtype=dtype, memory_format=memory_format)
         self._dtype = dtype
         self._bytes_per_pixel = None
+        self._compiled = None
         return self
+
+    @property
+    def compiled(self) -> CompiledNetwork | None:
+        """The compiled network once ``compile`` chose it (``None`` while eager); see its ``failed``."""
+        return self._compiled
+
+    def start(self, run: RunShape) -> None:
+        """A live input, or one of unknown length, compiles now, before its frames flow (``auto``, ``on``)."""
+        self._expected, self._live, self._done, self._eager_batches = run.frames, run.live, 0, 0
+        if self._compiled is None and (self.compile == "on" or (self.compile == "auto" and self._compiles_at_once)):
+            height, width = max(1, round(run.height * self.scale)), max(1, round(run.width * self.scale))
+            device = next(self.model.parameters()).device
+            warm = torch.zeros(run.batch, 3, height, width, device=device, dtype=self._dtype)
+            if self._tile_plan(warm) is None:
+                with torch.inference_mode():
+                    self._network(warm)
+
+    @property
+    def _compiles_at_once(self) -> bool:
+        return self._live or self._expected is None
+
+    def _network(self, frames: torch.Tensor) -> torch.Tensor:
+        """The network on whole frames: compiled, or eager (timed on the first batch, when ``auto`` decides)."""
+        if self.compile != "off":
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        if self._compiled is not None:
+            return self._compiled(frames)
+        if self._eager_chosen:
+            return self.model(frames)
+        key = f"{self.filter.sha256}:{self.bank}"
+        if self.compile == "on" or self._compiles_at_once:  # auto: live or endless inputs pay for it
+            self._compiled = CompiledNetwork(self.model, key)
+            return self._compiled(frames)
+        started = time.perf_counter()
+        stylised = self.model(frames)
+        if stylised.device.type == "cuda":
+            torch.cuda.synchronize(stylised.device)
+        seconds = (time.perf_counter() - started) / len(frames)
+        self._eager_batches += 1
+        if self._eager_batches == 2:  # the first batch pays one-time costs: judge by the second
+            left = self._expected - self._done - len(frames)
+            if worth_compiling(compile_key(key, frames), frames_left=left, eager_seconds=seconds):
+                self._compiled = CompiledNetwork(self.model, key)
+            else:
+                self._eager_chosen = True
+        return stylised
 
     @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:
@@ -149,7 +212,8 @@ class Stylize(Stage):
             size = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
             frames = resize_frames(original, size)
         plan = self._tile_plan(frames)
-        stylised = self.model(frames) if plan is None else run_plan(self.model, frames, plan)
+        stylised = self._network(frames) if plan is None else run_plan(self.model, frames, plan)
+        self._done += len(frames)
         if self.scale != 1.0:
             stylised = F.interpolate(stylised, size=(height, width), mode="bilinear", align_corners=False)
         if not self._checked:  # once: weights that give NaN would write black frames, not fail

@@ -1,0 +1,62 @@
+"""The README's main command with ``--compile off`` against ``auto`` with a cold and a warm cache, side by side.
+
+Runs ``streamstyle samples/sample.mp4 --style starry`` as a user types it (the console script),
+``--rounds`` times in the order off, auto (cold: a fresh cache folder), auto (warm: the same
+folder again), and prints the median wall time of each and the ratios; then the model-only
+figures of ``streamstyle bench`` for johnson_in at 640x360 (eager, compiled, compile time,
+PSNR, share of the matmul peak).
+
+    python bench/compile.py              # 1 round
+    python bench/compile.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMAND = ["streamstyle", "samples/sample.mp4", "--style", "starry", "-q", "-y"]
+
+
+def timed(args: list[str], cache: Path, out: Path) -> float:
+    """Wall seconds of the main command writing ``out`` with its caches under ``cache``."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    started = time.perf_counter()
+    subprocess.run([*COMMAND, "-o", str(out), *args], cwd=ROOT, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1)
+    rounds = parser.parse_args().rounds
+    seconds: dict[str, list[float]] = {"off": [], "auto, cold cache": [], "auto, warm cache": []}
+    with tempfile.TemporaryDirectory(prefix="streamstyle-compile-") as scratch:
+        work = Path(scratch)
+        for round_index in range(rounds):
+            cache = work / f"cache{round_index}"
+            out = work / "out.mp4"
+            seconds["off"].append(timed(["--compile", "off"], cache, out))
+            seconds["auto, cold cache"].append(timed(["--compile", "auto"], cache, out))
+            seconds["auto, warm cache"].append(timed(["--compile", "auto"], cache, out))
+    off = statistics.median(seconds["off"])
+    print(f"# {' '.join(COMMAND)}; median of {rounds} round(s), each round off / cold / warm in turn")
+    for label, runs in seconds.items():
+        middle = statistics.median(runs)
+        print(f"{label:<18} {middle:7.1f} s  {off / middle:5.2f}x as fast as --compile off")
+    subprocess.run(
+        ["streamstyle", "bench", "--networks", "johnson_in", "--sizes", "640x360", "--precisions", "fp32,bf16",
+         "--model-only", "--frames", "10"],
+        cwd=ROOT, check=True,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

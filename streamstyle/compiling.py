@@ -1,0 +1,117 @@
+"""Compiled networks: ``torch.compile`` (inductor) with static shapes, a warm on-disk cache, eager when it fails.
+
+A compiled network gets one graph per frame size (``dynamic=False``; a new size compiles
+anew, which is what inductor on the CPU handles reliably). Inductor's cache lives in the
+user's cache folder (:func:`cache_folder`), so a later run of the same network and size
+starts in a fraction of the first compile. How long compiling took is recorded per network
+and size, so ``auto`` can weigh the next compile against the time it saves
+(:func:`worth_compiling`). Compiling is a speed-up, never a new way to fail: any error falls
+back to the eager network with one warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, get_args
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+CompileMode = Literal["auto", "on", "off"]
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+COLD_COMPILE_SECONDS = 6.0
+"""What a first compile is assumed to cost when none was recorded: twice the 3 s measured for johnson_in at
+640x360 in bf16 on 2 idle Xeon cores (fp32: 12.5 s; warm: 0.7-2.7 s)."""
+ASSUMED_SPEEDUP = 2.5
+"""Compiled against eager on the CPU, model only (johnson_in at 640x360 in bf16 on 2 Xeon cores: 2.9x)."""
+
+
+def cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/streamstyle`` (``~/.cache/streamstyle``): inductor's cache and the compile-time record."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "streamstyle"
+
+
+def parse_compile_mode(text: str) -> str:
+    """``auto``, ``on`` or ``off``."""
+    if text not in COMPILE_MODES:
+        raise ValueError(f"must be one of {', '.join(COMPILE_MODES)}, got {text!r}")
+    return text
+
+
+def worth_compiling(key: str, *, frames_left: int, eager_seconds: float) -> bool:
+    """Whether compiling pays for itself: the eager time it saves on ``frames_left`` frames of ``eager_seconds``
+    each exceeds the compile time recorded for ``key`` (see :func:`compile_key`), or a cold compile's."""
+    saved = frames_left * eager_seconds * (1 - 1 / ASSUMED_SPEEDUP)
+    return saved > _recorded_seconds().get(key, COLD_COMPILE_SECONDS)
+
+
+class CompiledNetwork:
+    """``network`` compiled on first call, one graph per input shape; eager again after any compile failure.
+
+    Args:
+        network: the eager network (kept, for the fallback).
+        key: names the network and its weights in the compile-time record (e.g. the weights' sha256).
+    """
+
+    def __init__(self, network: nn.Module, key: str) -> None:
+        self.network = network
+        self.key = key
+        self.failed = False
+        self.compile_seconds: dict[tuple[int, ...], float] = {}
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.failed:
+            return self.network(frames)
+        shape = tuple(frames.shape)
+        started = time.perf_counter()
+        try:
+            if self._compiled is None:
+                os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_folder() / "inductor"))
+                logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime" noise
+                self._compiled = torch.compile(self.network, dynamic=False)
+            result = self._compiled(frames)
+        except Exception as exc:  # inductor raises many kinds (no compiler, unsupported op, ...)
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("compiling the network failed (%s); running it uncompiled", first_line[:200])
+            self.failed = True
+            return self.network(frames)
+        if shape not in self.compile_seconds:
+            self.compile_seconds[shape] = time.perf_counter() - started
+            _record_seconds(compile_key(self.key, frames), self.compile_seconds[shape])
+        return result
+
+
+def compile_key(network_key: str, frames: torch.Tensor) -> str:
+    """The compile-time record's key of a network on frames of this shape and type."""
+    return f"{network_key}:{'x'.join(map(str, frames.shape))}:{frames.dtype}"
+
+
+def _record_path() -> Path:
+    return cache_folder() / "compile_seconds.json"
+
+
+def _recorded_seconds() -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads(_record_path().read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _record_seconds(key: str, seconds: float) -> None:
+    """Remember the last compile time of ``key`` (best effort: a cache that cannot be written is no error)."""
+    record = _recorded_seconds() | {key: round(seconds, 2)}
+    try:
+        _record_path().parent.mkdir(parents=True, exist_ok=True)
+        temporary = _record_path().with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(record, indent=0, sort_keys=True))
+        os.replace(temporary, _record_path())
+    except OSError:
+        pass
