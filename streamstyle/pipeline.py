@@ -10,15 +10,18 @@ With a live source (camera, network stream, lavfi) the decode thread never waits
 only the newest frame, so when the stages are slower than the source, older frames are
 dropped (and counted) instead of piling up as latency.
 
-Once the run stops (the end, or a first Ctrl-C/SIGTERM), further interrupts are deferred until
-the output is finished: a second Ctrl-C cannot discard the frames already done.
+Ctrl-C and SIGTERM reach the calling thread only at safe points: while it computes a batch or
+waits for frames or for the encoder (waits that poll, so a signal is seen within 0.1 s), never
+inside a queue operation shared with the threads, where an exception could lose a wake-up and
+hang the end of the run. Once the run stops (the end, or a first Ctrl-C/SIGTERM), further
+interrupts are deferred until the output is finished: a second Ctrl-C cannot discard the frames
+already done.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +34,7 @@ import torch
 from streamstyle.device import DeviceName, resolve_device, resolve_precision
 from streamstyle.errors import InvalidOptionError
 from streamstyle.frames import FrameBatch, to_host
+from streamstyle.interrupts import deliver_interrupts, interrupts_held
 from streamstyle.io.media import Frame
 from streamstyle.io.sinks import Sink
 from streamstyle.io.sources import Source
@@ -40,8 +44,9 @@ from streamstyle.stages.base import RunShape
 STEPS = ("decode", "upload", "model", "download", "encode")
 """The steps a frame goes through, as timed in :attr:`RunSummary.busy`."""
 _END = object()
-DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-"""Held back while the output is finished (see :meth:`Pipeline.close`)."""
+_NOTHING = object()
+POLL_SECONDS = 0.1
+"""How often a wait of the calling thread looks for a held signal."""
 
 
 @dataclass
@@ -182,19 +187,11 @@ class Pipeline:
 
     @contextlib.contextmanager
     def _interrupts_deferred(self) -> Iterator[None]:
-        """Hold back SIGINT/SIGTERM (in the main thread) while the output is being finished."""
-        if threading.current_thread() is not threading.main_thread():
+        """Hold back SIGINT/SIGTERM (main thread) while the output is finished; they mark it interrupted."""
+        with interrupts_held() as caught:
             yield
-            return
-        caught: list[int] = []
-        previous = {number: signal.signal(number, lambda n, _: caught.append(n)) for number in DEFERRED_SIGNALS}
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-            if caught:
-                self.summary.interrupted = True
+        if caught:
+            self.summary.interrupted = True
 
     def __iter__(self) -> Iterator[FrameBatch]:
         started = time.perf_counter()
@@ -211,7 +208,9 @@ class Pipeline:
         if self.sink is not None:
             encoder.start()
         try:
-            while not self._stop_requested.is_set() and (decoded := self._next_batch(frames)) is not None:
+            while not self._stop_requested.is_set():
+                if (decoded := self._next_batch(frames)) is None:
+                    break
                 batch = self._process(decoded)
                 if encode_failure:
                     raise encode_failure[0]
@@ -219,7 +218,7 @@ class Pipeline:
                     mark = time.perf_counter()
                     host = self._to_host(batch, decoded)
                     self.summary.add_busy("download", time.perf_counter() - mark)
-                    results.put(host)
+                    _put(results, host)
                 now = time.monotonic()
                 for frame in decoded:
                     self.summary.add_latency(now - frame.arrived)
@@ -278,7 +277,7 @@ class Pipeline:
     def _next_batch(self, frames: queue.Queue[object]) -> list[Frame] | None:
         batch: list[Frame] = []
         while len(batch) < self.batch_size:
-            item = frames.get()
+            item = _get(frames)
             if isinstance(item, _Failure):
                 raise item.error
             if item is _END:
@@ -353,6 +352,33 @@ def _encode(
                 failure.append(exc)
             summary.add_busy("encode", time.perf_counter() - mark)
         if item is _END:
+            return
+
+
+def _get(items: queue.Queue[object]) -> object:
+    """The next item; a signal during the wait is delivered within :data:`POLL_SECONDS`, outside the queue."""
+    while True:
+        with interrupts_held() as caught:
+            try:
+                item = items.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                item = _NOTHING
+        deliver_interrupts(caught)
+        if item is not _NOTHING:
+            return item
+
+
+def _put(items: queue.Queue[object], item: object) -> None:
+    """Queue ``item``; a signal during the wait for room is delivered as in :func:`_get`."""
+    while True:
+        with interrupts_held() as caught:
+            try:
+                items.put(item, timeout=POLL_SECONDS)
+                done = True
+            except queue.Full:
+                done = False
+        deliver_interrupts(caught)
+        if done:
             return
 
 

@@ -11,14 +11,22 @@ import sys
 from types import FrameType
 from typing import Any
 
+from streamstyle.interrupts import INTERRUPTS
+
 __all__ = ["console", "main"]
 
 EXIT_INTERRUPTED = 130
 
 
 def console() -> None:
-    """The console script: :func:`main`; SIGTERM acts as Ctrl-C, also while the command loads."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    """The console script: :func:`main`; SIGTERM acts as Ctrl-C, also while the command loads.
+
+    Only the first interrupt counts: it stops the job, which then finishes its output; further
+    ones are ignored (signals ignored by the caller, as for background jobs, stay ignored).
+    """
+    for number in INTERRUPTS:
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, _interrupt_once)
     try:
         from streamstyle.cli.app import main
     except KeyboardInterrupt:
@@ -27,7 +35,9 @@ def console() -> None:
     main()
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    for number in INTERRUPTS:
+        signal.signal(number, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 

@@ -20,6 +20,7 @@ import click
 from streamstyle import __version__
 from streamstyle.cli import EXIT_INTERRUPTED
 from streamstyle.errors import PipeClosedError, StreamStyleError
+from streamstyle.interrupts import deliver_interrupts, interrupts_held
 
 EXIT_INTERNAL = 70
 """An unexpected error (a bug): BSD's EX_SOFTWARE."""
@@ -53,7 +54,9 @@ class StreamstyleGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, _, attribute = COMMANDS[name][0].partition(":")
-        command: click.Command = getattr(importlib.import_module(module), attribute)
+        with interrupts_held() as caught:  # PyTorch's start-up half swallows a Ctrl-C: take it after
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+        deliver_interrupts(caught)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

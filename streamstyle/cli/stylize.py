@@ -7,7 +7,6 @@ and check exactly as the graph string's do.
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -191,8 +190,6 @@ def _report(summary: RunSummary, quiet: bool) -> None:
     if summary.corrupt_packets:
         click.echo(f"warning: skipped {summary.corrupt_packets} corrupt packet(s) of the input", err=True)
     if summary.interrupted:
-        for number in (signal.SIGINT, signal.SIGTERM):  # the output is finished: more interrupts change nothing
-            signal.signal(number, signal.SIG_IGN)
         if summary.frames:
             click.echo(f"interrupted: the output holds the {summary.frames} frames done so far and plays", err=True)
         else:

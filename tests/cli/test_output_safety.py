@@ -245,16 +245,18 @@ def socket_port() -> Iterator[int]:
     yield port
 
 
-@pytest.mark.parametrize("gap", [0.05, 0.3, 1.0])
-def test_a_second_ctrl_c_does_not_discard_the_output(tiny_filter: Path, tmp_path: Path, gap: float) -> None:
+@pytest.mark.parametrize("gaps", [[0.3], [1.0], [0.01] * 30], ids=["0.3s", "1s", "30-in-0.3s"])
+def test_a_second_ctrl_c_does_not_discard_the_output(tiny_filter: Path, tmp_path: Path, gaps: list[float]) -> None:
     clip = make_video(tmp_path / "long.mp4", frames=1500, size=(320, 240), audio=True)
     out = tmp_path / "partial.mp4"
     process = start([str(clip), "-s", "tiny", "-o", str(out), "--device", "cpu"], tiny_filter, stderr=subprocess.PIPE)
     wait_for_part(tmp_path)
     assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
-    time.sleep(gap)
-    process.send_signal(signal.SIGINT)
+    for gap in gaps:  # the burst: some land while the output is finished, some after
+        time.sleep(gap)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted: the output holds" in stderr and "Traceback" not in stderr
@@ -275,15 +277,14 @@ def test_stdout_closed_by_the_reader_ends_quietly(tiny_filter: Path, tmp_path: P
     assert stderr == "", "a closed pipe is no error to report"
 
 
-@pytest.mark.parametrize("delay", [0.2, 1.5])
-def test_ctrl_c_while_the_command_starts(tiny_filter: Path, clip: Path, tmp_path: Path, delay: float) -> None:
+@pytest.mark.parametrize("delay", [0.2, 0.5, 1.5])  # 0.5 s: in PyTorch's start-up, which swallowed it
+def test_ctrl_c_while_the_command_starts(tiny_filter: Path, tmp_path: Path, delay: float) -> None:
+    clip = make_video(tmp_path / "in.mp4", frames=600)  # longer than the start-up and the signal's delay
     process = start([str(clip), "-s", "tiny", "-o", str(tmp_path / "out.mp4")], tiny_filter, stderr=subprocess.PIPE)
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    if process.returncode == 0:
-        pytest.skip("the run finished before the signal came")
-    assert process.returncode == 130, stderr
+    assert process.returncode == 130, f"the Ctrl-C was lost: {stderr}"
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted")
     assert no_leftovers(tmp_path)
 
