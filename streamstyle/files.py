@@ -188,7 +188,7 @@ def stylize_file(
     if output is None and not (sink.preview or sink.virtual_camera):
         output = default_output_path(input, chosen)
     reads = [*files_read(input), *(path for stage in chosen for path in stage.reads())]
-    target = locate(output) if output is not None else None
+    target = locate(output) if output is not None else None  # checked before the input opens (open_sink checks too)
     if target is not None and target.kind == "sequence":
         check_sequence_output(target.target, reads=reads, overwrite=sink.overwrite)
     elif target is not None and target.is_local_file:

@@ -15,13 +15,14 @@ ones a killed run left (:func:`sweep_stale_parts`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from streamstyle.errors import InvalidOptionError, OutputConflictError, OutputExistsError, OutputWriteError
@@ -40,6 +41,15 @@ WRITE_ERRORS = {
     errno.EIO: "input/output error",
 }
 """OS errors that mean "this output cannot be written", with the words the message uses."""
+
+
+@contextlib.contextmanager
+def writing(name: str | Path) -> Iterator[None]:
+    """OS errors of writing the output ``name`` (disk full, read-only, permission) as :class:`OutputWriteError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(exc, name) or exc from None
 
 
 def write_error(exc: OSError, name: str | Path) -> OutputWriteError | None:
@@ -119,10 +129,8 @@ class PartFile:
         self.final = final
         if sweep:
             sweep_stale_parts(final.parent, lambda stem: stem == _stem(final.name))
-        try:
+        with writing(final):
             descriptor, name = tempfile.mkstemp(dir=final.parent, prefix=f".{_stem(final.name)}.", suffix=PART_SUFFIX)
-        except OSError as exc:
-            raise write_error(exc, final) or exc from None
         fcntl.flock(descriptor, fcntl.LOCK_EX)  # held until published or discarded: not stale
         umask = os.umask(0)
         os.umask(umask)

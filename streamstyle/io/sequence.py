@@ -23,7 +23,7 @@ from streamstyle.io.output_path import (
     check_sequence_output,
     sequence_matcher,
     sweep_stale_parts,
-    write_error,
+    writing,
 )
 
 
@@ -112,10 +112,11 @@ class ImageSequenceSink:
             path = Path(self.pattern % (self.written + 1))
             image = PartFile(path, sweep=False)
             try:
-                write_image(image.path, frame.rgb, suffix=self._suffix)
-            except OSError as exc:
+                with writing(path):
+                    write_image(image.path, frame.rgb, suffix=self._suffix)
+            except BaseException:
                 image.discard()
-                raise write_error(exc, path) or exc from None
+                raise
             image.publish(overwrite=self._overwrite)
             self.written += 1
 

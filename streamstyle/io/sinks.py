@@ -24,7 +24,7 @@ import numpy as np
 from streamstyle.errors import EncoderError
 from streamstyle.io.av_errors import NETWORK_ERRORS, output_error
 from streamstyle.io.media import Frame, VideoInfo, write_image
-from streamstyle.io.output_path import PartFile, output_file, write_error
+from streamstyle.io.output_path import PartFile, output_file, writing
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,8 @@ class ImageSink:
 
     def write(self, frames: Sequence[Frame]) -> None:
         if frames and not self._written:
-            try:
+            with writing(self.path):
                 write_image(self._file.path, frames[0].rgb, suffix=self.path.suffix)
-            except OSError as exc:
-                raise write_error(exc, self.path) or exc from None
             self._written = True
 
     def mux_packet(self, packet: av.Packet) -> None:
