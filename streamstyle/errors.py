@@ -131,6 +131,12 @@ class OutputWriteError(StreamStyleError, OSError):
     exit_code = 19
 
 
+class BatchFailedError(StreamStyleError, RuntimeError):
+    """Some inputs of a batch failed (each is reported; the others were done)."""
+
+    exit_code = 20
+
+
 class PipeClosedError(StreamError, BrokenPipeError):
     """The reader of stdout closed it (``| head``): the command line ends quietly, as other tools do."""
 

@@ -9,6 +9,7 @@ entry points, see :mod:`streamstyle.plugins`), then the filters bundled with str
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tomllib
@@ -30,6 +31,10 @@ SCHEMA_VERSION = 1
 _PACKAGE = Path(__file__).resolve().parent
 BUNDLED_FILTER_DIRS = (_PACKAGE / "filters", _PACKAGE.parent / "filters")
 """Where bundled filters live: inside an installed wheel, or at the top of a source checkout."""
+
+
+FILTER_PATH_VARIABLE = "STREAMSTYLE_FILTER_PATH"
+"""Environment variable: folders searched for filters before the installed ones."""
 
 
 @dataclass(frozen=True)
@@ -110,41 +115,38 @@ class Filter:
         except (TypeError, ValueError) as exc:
             raise FilterError(f"{meta_path}: bad value: {exc}") from None
 
-    def verify_checksum(self) -> None:
-        """Raise :class:`FilterError` unless the weights file matches the recorded sha256."""
+    def verify_file(self) -> None:
+        """Raise :class:`FilterError` unless the weights are a regular file."""
         if not self.weights.exists():
             raise FilterError(f"filter {self.name!r}: weights file missing: {self.weights}")
         if not self.weights.is_file():  # a folder, a device such as /dev/zero (read forever), a FIFO
             raise FilterError(f"filter {self.name!r}: the weights {self.weights} are not a regular file")
+
+    def verify_checksum(self) -> None:
+        """Raise :class:`FilterError` unless the weights file matches the recorded sha256."""
+        self.verify_file()
         digest = file_sha256(self.weights)
         if digest != self.sha256:
-            raise FilterError(
-                f"filter {self.name!r}: weights checksum mismatch ({self.weights.name} is corrupt or was "
-                f"replaced): expected sha256 {self.sha256[:12]}..., got {digest[:12]}..."
-            )
+            raise _checksum_mismatch(self.name, self.weights, self.sha256, digest)
 
-    def load_model(self, *, verify: bool = True) -> nn.Module:
+    def load_model(self) -> nn.Module:
         """Build the network and load its weights, in eval mode with gradients off.
+
+        The weights are read and checked once per process while their file is unchanged (a
+        worker of ``streamstyle batch`` loads each filter once).
 
         Raises:
             FilterError: checksum mismatch, unreadable weights, or weights that do not fit.
         """
-        # PyTorch is imported here, not with the module: listing filters starts without it
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from streamstyle.models import build_model, count_parameters  # PyTorch: not needed to list filters
 
-        from streamstyle.models import build_model, count_parameters
-
-        if verify:
-            self.verify_checksum()
         try:
             model = build_model(self.architecture, **self.options)
         except InvalidOptionError as exc:
             raise FilterError(f"filter {self.name!r}: {exc}") from None
-        try:
-            state = load_file(self.weights)
-        except (SafetensorError, OSError) as exc:
-            raise FilterError(f"filter {self.name!r}: weights do not load: {str(exc).splitlines()[0]}") from None
+        self.verify_file()
+        stat = self.weights.stat()
+        state = _checked_weights(self.name, self.weights.resolve(), (stat.st_size, stat.st_mtime_ns), self.sha256)
         misfit = _misfit(model.state_dict(), state)
         if misfit:
             raise FilterError(f"filter {self.name!r}: the weights do not fit {self.architecture}: {misfit}")
@@ -154,6 +156,32 @@ class Filter:
                 f"filter {self.name!r}: {count_parameters(model)} parameters, metadata says {self.parameters}"
             )
         return model.eval().requires_grad_(False)
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_weights(name: str, path: Path, stamp: tuple[int, int], sha256: str) -> dict[str, Any]:
+    """The tensors of filter ``name``'s weights at ``path``, checked against ``sha256``.
+
+    Cached by path and ``stamp`` (size and modification time), so a file that changes is read
+    again; errors are not cached.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    digest = file_sha256(path)
+    if digest != sha256:
+        raise _checksum_mismatch(name, path, sha256, digest)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as exc:
+        raise FilterError(f"filter {name!r}: weights do not load: {str(exc).splitlines()[0]}") from None
+
+
+def _checksum_mismatch(name: str, path: Path, expected: str, got: str) -> FilterError:
+    return FilterError(
+        f"filter {name!r}: weights checksum mismatch ({path.name} is corrupt or was replaced): "
+        f"expected sha256 {expected[:12]}..., got {got[:12]}..."
+    )
 
 
 def _weights_path(folder: Path, name: str, meta_path: Path) -> Path:
@@ -181,7 +209,7 @@ def _optional_file(folder: Path, name: object) -> Path | None:
 
 def filter_search_path() -> list[Path]:
     """Folders searched for filters, first match wins: ``$STREAMSTYLE_FILTER_PATH``, plugins, bundled."""
-    extra = [Path(p) for p in os.environ.get("STREAMSTYLE_FILTER_PATH", "").split(os.pathsep) if p]
+    extra = [Path(p) for p in os.environ.get(FILTER_PATH_VARIABLE, "").split(os.pathsep) if p]
     return [*extra, *plugin_filter_dirs(), *(d for d in BUNDLED_FILTER_DIRS if d.is_dir())]
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from streamstyle import FilterError, UnknownStyleError, find_filter, list_filters
 from streamstyle.checksum import file_sha256
 from streamstyle.filters import BUNDLED_FILTER_DIRS, METADATA_FILE, Filter
+from streamstyle.filters import _checked_weights as checked_weights
 from streamstyle.models import ARCHITECTURES, count_parameters
 
 BUNDLED = sorted(p.parent for d in BUNDLED_FILTER_DIRS if d.is_dir() for p in d.glob(f"*/{METADATA_FILE}"))
@@ -97,3 +98,17 @@ def test_weights_must_be_a_regular_file_inside_the_folder(tiny_filter: Path, wei
     meta.write_text(meta.read_text().replace('weights = "weights.safetensors"', f"weights = {weights!r}"))
     with pytest.raises(FilterError, match=r"outside the filter folder|not a regular file"):
         find_filter("tiny").verify_checksum()
+
+
+def test_weights_are_read_once_per_process_until_the_file_changes(tiny_filter: Path) -> None:
+    item = find_filter("tiny")
+    first = item.load_model()
+    reads = checked_weights.cache_info().misses
+    second = item.load_model()
+    assert checked_weights.cache_info().misses == reads, "the second load reads no file"
+    assert first is not second and all(
+        a.data_ptr() != b.data_ptr() for a, b in zip(first.parameters(), second.parameters(), strict=True)
+    ), "each load is a network of its own"
+    (tiny_filter / "weights.safetensors").write_bytes(b"replaced meanwhile" * 100)
+    with pytest.raises(FilterError, match="checksum mismatch"):
+        item.load_model()

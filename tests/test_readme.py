@@ -147,6 +147,22 @@ def check_torchscript(folder: Path, done: subprocess.CompletedProcess[str]) -> N
 
 
 Check = Callable[[Path, subprocess.CompletedProcess[str]], None]
+
+
+def check_batch(style: str, *names: str) -> Check:
+    """The batch wrote ``names`` below ``styled/`` (every frame, the audio) and its table says so."""
+
+    def check(folder: Path, done: subprocess.CompletedProcess[str]) -> None:
+        for name in names:
+            assert frames_and_audio(folder / "styled" / name)[::2] == (SHORT_FRAMES, "aac"), name
+        assert done.stdout.splitlines()[-1] == f"{len(names)} done, 0 skipped, 0 failed", done.stdout
+        assert all(f".{style}." in name for name in names)
+
+    return check
+
+
+CLIPS = "mkdir -p clips/sub && cp in.mp4 clips/ && cp talk.mkv clips/sub/ && rm -rf styled"
+"""What the README's batch commands read: a folder of clips (one in a subfolder); no outputs yet."""
 RUN: dict[str, tuple[str | None, Check]] = {
     "streamstyle samples/sample.mp4 --style starry": (None, check_main),
     "streamstyle photo.jpg --style starry": (None, check_photo),
@@ -158,12 +174,30 @@ RUN: dict[str, tuple[str | None, Check]] = {
     'streamstyle "frames/%05d.png" -s starry --fps 24 -o "out/%05d.png"': (None, check_sequence),
     "streamstyle export starry --format onnx": (None, check_onnx),
     "streamstyle export starry --format torchscript": (None, check_torchscript),
+    "streamstyle batch clips/ -o styled/ --style starry": (
+        CLIPS,
+        check_batch("starry", "in.starry.mp4", "sub/talk.starry.mp4"),
+    ),
+    'streamstyle batch "clips/**/*.mkv" in.mp4 -o styled/ -s wave --crf 20': (
+        CLIPS,
+        check_batch("wave", "sub/talk.wave.mp4", "in.wave.mp4"),
+    ),
+    "streamstyle batch clips/ -o styled/ --style starry --ray": (
+        CLIPS,
+        check_batch("starry", "in.starry.mp4", "sub/talk.starry.mp4"),
+    ),
 }
 """README command -> (a command that makes what it reads, or None; what a user checks afterwards)."""
 
 EXCUSED: dict[str, str] = {
     'pip install -e ".[dev]"': "the install itself: CI runs it first",
     "python -m pytest": "this test suite",
+    'pip install -e ".[ray]"': "an install; CI installs the dev extra, which holds ray",
+    "ray start --head --port 6379": "starts a cluster; tests/batch runs batches on a local Ray instance",
+    "ray start --address HEAD:6379": "needs a second machine",
+    "streamstyle batch /shared/clips -o /shared/styled -s starry --ray auto": (
+        "needs a cluster and a shared folder; the --ray command above runs on a local Ray instance"
+    ),
     "streamstyle INPUT --style NAME [-o OUTPUT] [options]": "a synopsis, not a command",
     "streamstyle optimize photo.jpg painting.jpg -o out.png": (
         "needs VGG16 weights; test_optimize_without_vgg16_says_how runs it without them"

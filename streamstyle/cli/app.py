@@ -28,6 +28,7 @@ DEBUG_VARIABLE = "STREAMSTYLE_DEBUG"
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "stylize": ("streamstyle.cli.stylize:stylize", "Stylise INPUT and write OUTPUT (the default command)."),
+    "batch": ("streamstyle.cli.batch:batch", "Stylise many inputs (files, folders, globs), here or on Ray."),
     "camera": ("streamstyle.cli.stylize:camera", "Live filter: a camera or live input to a window, stream or file."),
     "filters": ("streamstyle.cli.filters:filters", "List the installed filters (or `show NAME` for one)."),
     "export": ("streamstyle.cli.export:export", "Export a filter's network as ONNX or TorchScript."),

@@ -111,13 +111,23 @@ def stream_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--preview", is_flag=True, help="Show the output in a window (keys: n/p style, +/- strength, q)."),
         click.option("--virtual-camera", is_flag=True, help="Send the output to a virtual camera (pyvirtualcam)."),
+        click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file."),
+    ]  # fmt: skip
+    command = encoding_options(command)
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def encoding_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--codec``, ``--crf`` and ``--preset``."""
+    options = [
         click.option("--codec", help="Video encoder (default libx264; libvpx-vp9 for .webm)."),
         click.option("--crf", type=click.IntRange(0, 63), default=18, show_default=True, help="Lower is better."),
         click.option(
             "--preset", type=click.Choice(X264_PRESETS),
             help="Encoder speed preset (x264/x265); default medium for files, veryfast for streams.",
         ),
-        click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output file."),
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)

@@ -51,27 +51,51 @@ def compute_options(command: Any) -> Any:
     return command
 
 
+def style_options(command: Any) -> Any:
+    """``--style`` with the stylize options, ``--stability``, ``--background-style``, segmenter options, ``-vf``."""
+    options = [
+        click.option("-s", "--style", type=StyleParam(), help="Filter name or folder (see `streamstyle filters`)."),
+        stage_options(Stylize),
+        click.option(
+            "--stability", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+            help="Less flicker: 0 = off; 0.5 filters the input along the motion (denoise=0.9) and blends in the "
+            "previous output (stabilize=0.3); 1 blends more (stabilize=0.6).",
+        ),
+        click.option("--background-style", type=StyleParam(), help="A second filter for the background."),
+        stage_options(Segment, renames=SEGMENT_NAMES),
+        click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def chosen_stages(options: dict[str, Any], mask: str | None = None) -> list[Stage] | str:
+    """The stages :func:`style_options` ask for (taking them out of ``options``): built, or the graph string.
+
+    Raises:
+        InvalidOptionError: both a style and a graph, or neither.
+    """
+    looks, segment = given_stage_options(options, Stylize), given_stage_options(options, Segment)
+    style, graph, background_style = options.pop("style"), options.pop("graph"), options.pop("background_style")
+    if graph is not None:
+        if style is not None or looks or segment or background_style is not None or mask is not None:
+            raise InvalidOptionError("give either --style (with its options) or --graph, not both")
+        return str(graph)
+    if style is None:
+        raise InvalidOptionError("no style given: use --style NAME (see `streamstyle filters`) or --graph")
+    return style_stages(style, background_style=background_style, mask=mask, stylize=looks, segment=segment)
+
+
 @click.command()
 @click.argument("input", metavar="INPUT")
 @click.option("-o", "--output", help="Output: file, out/%05d.png, URL or - (stdout).")
-@click.option("-s", "--style", type=StyleParam(), help="Filter name or folder (see `streamstyle filters`).")
-@stage_options(Stylize)
-@click.option(
-    "--stability", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-    help="Less flicker: 0 = off; 0.5 filters the input along the motion (denoise=0.9) and blends in the "
-    "previous output (stabilize=0.3); 1 blends more (stabilize=0.6).",
-)  # fmt: skip
-@click.option("--background-style", type=StyleParam(), help="A second filter for the background.")
+@style_options
 @click.option("--mask", type=click.Path(exists=True, dir_okay=False), help="Mask video/image (white = foreground).")
-@stage_options(Segment, renames=SEGMENT_NAMES)
-@click.option("-vf", "--graph", type=GraphParam(), help="Stage graph, e.g. 'stylize=starry:strength=0.8'.")
 @compute_options
 @stream_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def stylize(
-    input: str, output: str | None, style: str | None, graph: str | None, background_style: str | None,
-    mask: str | None, stability: float, quiet: bool, **options: Any,
-) -> None:  # fmt: skip
+def stylize(input: str, output: str | None, mask: str | None, stability: float, quiet: bool, **options: Any) -> None:
     """Stylise INPUT and write OUTPUT.
 
     \b
@@ -81,16 +105,7 @@ def stylize(
     or - (stdout, MPEG-TS unless -f). Without -o: INPUT_STEM.STYLE.mp4 next to the input
     (images keep their type), or nothing with --preview / --virtual-camera.
     """
-    looks, segment = given_stage_options(options, Stylize), given_stage_options(options, Segment)
-    stages: list[Stage] | str
-    if graph is not None:
-        if style is not None or looks or segment or background_style is not None or mask is not None:
-            raise InvalidOptionError("give either --style (with its options) or --graph, not both")
-        stages = graph
-    elif style is None:
-        raise InvalidOptionError("no style given: use --style NAME (see `streamstyle filters`) or --graph")
-    else:
-        stages = style_stages(style, background_style=background_style, mask=mask, stylize=looks, segment=segment)
+    stages = chosen_stages(options, mask)
     _run(input, output, quiet, options, stages=stages, stability=stability)
 
 

@@ -14,6 +14,9 @@ from streamstyle.errors import InvalidMediaError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File name endings that are treated as still images rather than video."""
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                            ".flv", ".wmv", ".3gp", ".ogv"})  # fmt: skip
+"""File name endings that a folder or glob given to ``streamstyle batch`` takes as video."""
 
 
 @dataclass(frozen=True)
