@@ -1,6 +1,6 @@
 """Bundled filters against Logan Engstrom's published Johnson networks, by the numbers.
 
-    python bench/reference.py [--size 512] [--gatys-steps 0]
+    python bench/reference.py [FILTER ...] [--size 512] [--gatys-steps 0]
 
 For each pair (our filter, his network of the same painting) prints the mean content, style and
 motif distance of the outputs (``streamstyle evaluate``'s measures, unweighted; the motif
@@ -29,7 +29,7 @@ from streamstyle.train.evaluate import Scores, filter_loss, motif_loss, score_ga
 from streamstyle.train.gatys import read_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PAIRS = {"wave": "lengstrom_wave", "scream": "lengstrom_scream"}
+PAIRS = {"wave": "lengstrom_wave", "scream": "lengstrom_scream", "udnie": "lengstrom_udnie"}
 CONTENT = ["chicago.jpg", "amber.jpg", "golden_gate.jpg", "hoovertowernight.jpg", "stata.jpg", "tubingen.jpg"]
 
 
@@ -118,11 +118,14 @@ def figures(scores: Scores) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("filters", nargs="*", default=list(PAIRS), help=f"our filters to score, of {', '.join(PAIRS)}")
     parser.add_argument("--size", type=int, default=512, help="long side of the content images")
     parser.add_argument("--gatys-steps", type=int, default=0, help="also Gatys (L-BFGS) on chicago.jpg")
     parser.add_argument("--vgg", default=str(DATA / "weights" / "vgg19_normalised.pth"))
     parser.add_argument("--out", type=Path, default=Path("bench-out/reference"))
     args = parser.parse_args()
+    if unknown := sorted(set(args.filters) - PAIRS.keys()):
+        parser.error(f"no Engstrom network for {', '.join(unknown)}")
     if not (DATA / "reference").is_dir():
         raise SystemExit(f"needs {DATA / 'reference'} (Engstrom's networks)")
     match, offset = check_loader()
@@ -130,7 +133,8 @@ def main() -> None:
     files = [DATA / "content" / name for name in CONTENT]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'motif':>9} {'s/image':>8}")
-    for ours, his in PAIRS.items():
+    for ours in args.filters:
+        his = PAIRS[ours]
         item = find_filter(ours)
         loss = filter_loss(item, args.vgg, torch.device("cpu"))
         motifs = motif_loss(item, loss)
