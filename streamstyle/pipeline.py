@@ -208,9 +208,7 @@ class Pipeline:
         if self.sink is not None:
             encoder.start()
         try:
-            while not self._stop_requested.is_set():
-                if (decoded := self._next_batch(frames)) is None:
-                    break
+            while not self._stop_requested.is_set() and (decoded := self._next_batch(frames)) is not None:
                 batch = self._process(decoded)
                 if encode_failure:
                     raise encode_failure[0]
