@@ -97,17 +97,17 @@ def _dispatch(ray: Any, actors: list[Any], jobs: Sequence[Job]) -> Iterator[JobR
             actor, job = idle.pop(), waiting.popleft()
             running[actor.run.remote(job)] = (actor, job)
         if not running:  # every actor is gone
-            yield from (JobResult(job, "failed", error="no worker left", exit_code=1) for job in waiting)
+            yield from (JobResult(job, "failed", error="no worker left") for job in waiting)
             return
         (ready,), _ = ray.wait(list(running), num_returns=1)
         actor, job = running.pop(ready)
         try:
             result = ray.get(ready)
         except ActorDiedError as exc:
-            result = JobResult(job, "failed", error=f"its worker died {RETRIES + 1} times: {exc}", exit_code=1)
+            result = JobResult(job, "failed", error=f"its worker died {RETRIES + 1} times: {exc}")
             actor = None
         except RayError as exc:
-            result = JobResult(job, "failed", error=f"unexpected {type(exc).__name__}: {exc}", exit_code=1)
+            result = JobResult(job, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
         if actor is not None:
             idle.append(actor)
         yield result

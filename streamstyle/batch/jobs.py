@@ -19,8 +19,6 @@ from streamstyle.files import ComputeOptions, OutputOptions, stylize_file
 from streamstyle.graph import build_graph
 
 Status = Literal["done", "skipped", "failed"]
-UNEXPECTED_EXIT = 70
-"""A job's exit code for an unexpected error (a bug), as the command line's."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,6 @@ class JobResult:
     frames: int = 0
     seconds: float = 0.0
     error: str = ""
-    exit_code: int = 0
 
     @property
     def fps(self) -> float:
@@ -72,11 +69,11 @@ def run_job(job: Job, settings: BatchSettings, on_frames: Callable[[int], None] 
             sink=settings.sink, compute=settings.compute, on_frames=on_frames,
         )  # fmt: skip
     except StreamStyleError as exc:
-        return JobResult(job, "failed", error=str(exc), exit_code=exc.exit_code)
+        return JobResult(job, "failed", error=str(exc))
     except OSError as exc:
-        return JobResult(job, "failed", error=f"{exc.strerror or exc}: {exc.filename or job.output}", exit_code=1)
+        return JobResult(job, "failed", error=f"{exc.strerror or exc}: {exc.filename or job.output}")
     except Exception as exc:  # a bug shows on this input; the batch goes on
-        return JobResult(job, "failed", error=f"unexpected {type(exc).__name__}: {exc}", exit_code=UNEXPECTED_EXIT)
+        return JobResult(job, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
     if summary.interrupted:
         job.output.unlink(missing_ok=True)
         raise KeyboardInterrupt

@@ -72,12 +72,15 @@ def batch(
                 frames.update(result.frames)
     except KeyboardInterrupt:
         results.close()
+        interrupted = True
+    else:
+        interrupted = False
+    finally:
         files.close()
         frames.close()
+    if interrupted:
         click.echo(f"interrupted: {_count(ended, 'done')} done; run the same command again to resume", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    files.close()
-    frames.close()
+        raise SystemExit(EXIT_INTERRUPTED)
     if not quiet:
         click.echo(_table(ended, Path(output_dir).absolute()))
     failed = [result for result in ended if result.status == "failed"]
