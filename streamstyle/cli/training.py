@@ -19,6 +19,16 @@ from streamstyle.train.losses import CONTENT_LOSSES, LossWeights
 from streamstyle.train.optimize import OPTIMIZERS
 from streamstyle.train.trainer import StyleCredit, TrainConfig, Trainer
 
+CPU_RECIPE: dict[str, Any] = {
+    "crop": 128,  # then the last 1/16 of the steps at 2 x crop
+    "iterations": 4000,
+    "style_size": 384,
+    "style_weight": 1e5,
+    "style_layer_weights": (0.05, 0.2, 1.0, 1.0),  # relu1_2 dominates the Gram loss ~20x otherwise
+}
+"""``streamstyle train``'s defaults: the recipe of the bundled filters, which reaches the painting's
+large motifs in about an hour on a 2-core CPU (filters/README.md)."""
+
 
 @click.command()
 @click.argument("content", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -64,15 +74,19 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
     "--arch", "architecture", type=click.Choice(sorted(ARCHITECTURES)), default="johnson_in", show_default=True
 )
 @click.option("--width", type=click.IntRange(min=4), help="johnson_in only: channels of the first layer (32).")
-@click.option("--crop", type=click.IntRange(min=32), default=256, show_default=True)
-@click.option("--finish-crop", type=click.IntRange(min=32), help="Crop size of the last --finish-iterations steps.")
-@click.option("--finish-iterations", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--crop", type=click.IntRange(min=32), default=CPU_RECIPE["crop"], show_default=True)
+@click.option(
+    "--finish-crop", type=click.IntRange(min=32), help="Crop size of the last --finish-iterations steps (2 x --crop)."
+)
+@click.option(
+    "--finish-iterations", type=click.IntRange(min=0), help="Steps at --finish-crop at the end (1/16 of --iterations)."
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option(
     "--iterations",
     type=click.IntRange(min=1),
-    default=40_000,
+    default=CPU_RECIPE["iterations"],
     show_default=True,
     help="Training steps (per style bank for stylebank).",
 )
@@ -98,18 +112,18 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 @click.option(
     "--style-size",
     type=click.IntRange(min=32),
-    default=512,
+    default=CPU_RECIPE["style_size"],
     show_default=True,
     help="Long side of the style image, pixels (sets the stroke scale).",
 )
 @click.option("--content-weight", type=float, default=LossWeights.content, show_default=True)
-@click.option("--style-weight", type=float, default=LossWeights.style, show_default=True)
+@click.option("--style-weight", type=float, default=CPU_RECIPE["style_weight"], show_default=True)
 @click.option("--tv-weight", type=float, default=LossWeights.tv, show_default=True)
 @click.option("--content-loss", type=click.Choice(CONTENT_LOSSES), default="mse", show_default=True)
 @click.option(
     "--style-layer-weights",
     callback=lambda ctx, param, value: _parse_floats(ctx, param, value, 4),
-    default=",".join(f"{w:g}" for w in LossWeights.style_layers),
+    default=",".join(f"{w:g}" for w in CPU_RECIPE["style_layer_weights"]),
     show_default=True,
     help="Weights of the style layers relu1_2,relu2_2,relu3_x,relu4_x (deeper = larger motifs).",
 )
@@ -153,6 +167,10 @@ def optimize(content: Path, style_image: Path, output: Path, **options: Any) -> 
 def train(width: int | None, resume: bool, **options: Any) -> None:
     """Train a filter on STYLE_IMAGE with the photos under --data; writes --output/NAME.
 
+    The defaults are the CPU recipe of the bundled filters: about an hour a filter on a 2-core
+    CPU with AMX, the painting's large motifs included. On a GPU, train longer and larger, e.g.
+    --crop 256 --iterations 40000.
+
     With --arch stylebank, give one or more style images: the shared autoencoder trains first,
     then one bank per style with the shared parts frozen (--add-style extends a filter).
     --fine-tune continues from a trained filter, e.g. with --temporal-weight for less flicker.
@@ -165,7 +183,9 @@ def train(width: int | None, resume: bool, **options: Any) -> None:
     if start_filter is not None and options["base_filter"] is not None:
         raise InvalidOptionError("give --add-style or --fine-tune, not both")
     options["base_filter"] = options["base_filter"] or start_filter
-    options["finish_crop"] = options["finish_crop"] or 0
+    if options["finish_iterations"] is None:
+        options["finish_iterations"] = options["iterations"] // 16
+    options["finish_crop"] = options["finish_crop"] or (2 * options["crop"] if options["finish_iterations"] else 0)
     config = TrainConfig(weights=weights, credit=credit, arch_options=arch_options, **options)
     trainer = Trainer(config, resume=resume)
     show = sys.stderr.isatty()
