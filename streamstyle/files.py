@@ -183,7 +183,7 @@ def stylize_file(
     Raises:
         StreamStyleError: a subclass for each kind of bad input (see :mod:`streamstyle.errors`).
     """
-    chosen = _chosen_stages(style, stages, controls, stability)
+    chosen = resolve_stages(style, stages, controls, stability)
     switch = next((stage for stage in chosen if isinstance(stage, StyleSwitch)), None)
     if output is None and not (sink.preview or sink.virtual_camera):
         output = default_output_path(input, chosen)
@@ -198,13 +198,11 @@ def stylize_file(
         timeout=source.timeout, realtime=source.realtime,
     )  # fmt: skip
     with ReconnectingSource(opener, give_up=source.reconnect) if source.reconnect > 0 else opener() as opened:
-        width, height = opened.info.width, opened.info.height
         if switch is not None and switch.controls.fit_scale:
             rate = float(opened.info.frame_rate or 30)
-            switch.set_scale(fit_scale(switch.stylizers[0], width, height, rate, device=compute.device))
-        for stage in chosen:
-            width, height = stage.output_size(width, height)
-        info = dataclasses.replace(opened.info, width=width, height=height)
+            size = opened.info.width, opened.info.height
+            switch.set_scale(fit_scale(switch.stylizers[0], *size, rate, device=compute.device))
+        info = output_info(opened.info, chosen)
         pipeline: Pipeline | None = None
 
         def dropped() -> int:
@@ -227,7 +225,15 @@ def stylize_file(
             return pipeline.run()
 
 
-def _chosen_stages(
+def output_info(info: VideoInfo, stages: Sequence[Stage]) -> VideoInfo:
+    """The video ``stages`` make of one described by ``info``: its size may change, its timing does not."""
+    width, height = info.width, info.height
+    for stage in stages:
+        width, height = stage.output_size(width, height)
+    return dataclasses.replace(info, width=width, height=height)
+
+
+def resolve_stages(
     style: str | None, stages: Sequence[Stage] | str | None, controls: LiveControls | None, stability: float
 ) -> list[Stage]:
     """The stages to run, from exactly one of ``style``, ``stages`` or ``controls`` (with ``stages`` before it)."""

@@ -55,8 +55,12 @@ def make_video(
     audio: bool = True,
     rotation: int = 0,
     codec: str = "libx264",
+    key_every: int | None = None,
 ) -> Path:
-    """Write a real encoded clip; ``pts`` (in 1/rate units... of time_base 1/1000 if given) makes VFR."""
+    """Write a real encoded clip; ``pts`` (in 1/rate units... of time_base 1/1000 if given) makes VFR.
+
+    ``key_every``: a key frame every that many frames (else the encoder's default, 250 for x264).
+    """
     width, height = size
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=rate)
@@ -66,6 +70,8 @@ def make_video(
         video.codec_context.time_base = time_base
         if rotation:
             video.set_display_rotation(rotation)
+        if key_every:
+            video.codec_context.gop_size = key_every
         tone = container.add_stream("aac", rate=AUDIO_RATE) if audio else None
         if tone is not None:
             tone.layout = "mono"

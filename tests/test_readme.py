@@ -198,6 +198,10 @@ EXCUSED: dict[str, str] = {
     "streamstyle batch /shared/clips -o /shared/styled -s starry --ray auto": (
         "needs a cluster and a shared folder; the --ray command above runs on a local Ray instance"
     ),
+    "streamstyle batch film.mkv -o styled/ -s starry --ray auto --split 60": (
+        "needs a long film and a cluster; tests/batch splits a clip in 3 pieces with the console script, "
+        "here and on a local Ray instance"
+    ),
     "streamstyle INPUT --style NAME [-o OUTPUT] [options]": "a synopsis, not a command",
     "streamstyle optimize photo.jpg painting.jpg -o out.png": (
         "needs VGG16 weights; test_optimize_without_vgg16_says_how runs it without them"

@@ -1,22 +1,26 @@
-"""Running a batch's jobs on Ray: one actor per GPU (or per N CPU cores), each job a Ray actor task.
+"""Running a batch's jobs on Ray: one actor per GPU (or per N CPU cores), each file or piece of a file a Ray actor task.
 
-An actor keeps its process, its device and the compiled kernels warm from one file to the next.
-A job whose worker dies is retried by Ray on a restarted actor (``max_task_retries``); it never
-leaves a partial output, since outputs appear at their path only when complete (a dead
-worker's ``.part`` file is swept by the next run on that output). Inputs and outputs are paths
-that every node must see.
+An actor keeps its process, its device and the compiled kernels warm from one task to the next.
+Long files are cut into pieces (:mod:`streamstyle.batch.pieces`) that run on several actors at
+once; this process joins a file's pieces when the last one is done. A task whose worker dies is
+retried by Ray on a restarted actor (``max_task_retries``); it never leaves a partial output,
+since outputs and pieces appear at their path only when complete (a dead worker's ``.part``
+file is swept by the next run on that output). Inputs and outputs are paths that every node
+(and this process) must see.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
 
-from streamstyle.batch.jobs import BatchSettings, JobResult, run_job
-from streamstyle.batch.plan import Job
+from streamstyle.batch.jobs import JobResult, finish_job, pieces_of, run_piece_of
+from streamstyle.batch.pieces import Piece, auto_piece_seconds
+from streamstyle.batch.plan import BatchSettings, Job
 from streamstyle.errors import BackendUnavailableError
 from streamstyle.filters import FILTER_PATH_VARIABLE
 
@@ -25,7 +29,7 @@ RETRIES = 2
 
 
 class _Worker:
-    """A Ray actor: runs jobs with the batch's settings, with ``threads`` CPU threads."""
+    """A Ray actor: runs files and pieces with the batch's settings, with ``threads`` CPU threads."""
 
     def __init__(self, settings: BatchSettings, threads: int) -> None:
         import torch
@@ -33,12 +37,18 @@ class _Worker:
         torch.set_num_threads(threads)
         self.settings = settings
 
-    def run(self, job: Job) -> JobResult:
-        return run_job(job, self.settings)
+    def run(self, piece: Piece) -> JobResult:
+        return run_piece_of(piece, self.settings)
 
 
 def run_batch_on_ray(
-    jobs: Sequence[Job], settings: BatchSettings, *, address: str | None = None, cpus_per_worker: int = 4
+    jobs: Sequence[Job],
+    settings: BatchSettings,
+    *,
+    address: str | None = None,
+    cpus_per_worker: int = 4,
+    split: float | Literal["auto"] | None = "auto",
+    on_frames: Callable[[int], None] | None = None,
 ) -> Iterator[JobResult]:
     """Run ``jobs`` on a Ray cluster, yielding each result as it ends (in the order they end).
 
@@ -46,6 +56,9 @@ def run_batch_on_ray(
         address: the cluster (``auto``, ``ray://host:10001``); ``None`` joins the one
             ``RAY_ADDRESS`` names, or starts a local instance on this machine.
         cpus_per_worker: CPU cores of each worker where it runs on the CPU.
+        split: cut files into pieces of about this many seconds; ``auto`` (see
+            :func:`~streamstyle.batch.pieces.auto_piece_seconds`) or ``None`` (whole files).
+        on_frames: called with the frames of each task as it ends.
 
     Raises:
         BackendUnavailableError: Ray is not installed.
@@ -62,9 +75,14 @@ def run_batch_on_ray(
             address=address, runtime_env={"env_vars": variables}, include_dashboard=False, log_to_driver=False,
             logging_level=logging.ERROR,
         )  # fmt: skip
-    actors = _start_workers(ray, settings, cpus_per_worker, len(jobs))
+    count, options, threads = _worker_shape(ray, settings, cpus_per_worker)
+    seconds = auto_piece_seconds([job.input for job in jobs], count) if split == "auto" else split
+    plan = [(job, pieces_of(job, settings, seconds)) for job in jobs]
+    tasks = sum(len(pieces) for _, pieces in plan)
+    worker = ray.remote(_Worker).options(**options, max_restarts=RETRIES, max_task_retries=RETRIES)
+    actors = [worker.remote(settings, threads) for _ in range(max(1, min(count, tasks)))]
     try:
-        yield from _dispatch(ray, actors, jobs)
+        yield from _dispatch(ray, actors, plan, settings, on_frames)
     finally:
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -72,42 +90,58 @@ def run_batch_on_ray(
             ray.shutdown()
 
 
-def _start_workers(ray: Any, settings: BatchSettings, cpus_per_worker: int, jobs: int) -> list[Any]:
-    """One actor per GPU, or per ``cpus_per_worker`` cores when running on the CPU; no more than ``jobs``."""
+def _worker_shape(ray: Any, settings: BatchSettings, cpus_per_worker: int) -> tuple[int, dict[str, int], int]:
+    """How many actors fit, their Ray resources and CPU threads: one per GPU, else one per ``cpus_per_worker`` cores."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    worker = ray.remote(_Worker)
     if gpus and settings.compute.device != "cpu":
-        count, options, threads = gpus, {"num_gpus": 1, "num_cpus": 1}, 1
-    else:  # never more cores than the largest node has, or no worker could be placed
-        nodes = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]]
-        cpus = max(1, min(cpus_per_worker, max(nodes, default=1)))
-        count, options, threads = sum(n // cpus for n in nodes), {"num_cpus": cpus}, cpus
-    options |= {"max_restarts": RETRIES, "max_task_retries": RETRIES}
-    return [worker.options(**options).remote(settings, threads) for _ in range(max(1, min(count, jobs)))]
+        return gpus, {"num_gpus": 1, "num_cpus": 1}, 1
+    nodes = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node["Alive"]]
+    cpus = max(1, min(cpus_per_worker, max(nodes, default=1)))  # more than the largest node could never be placed
+    return max(1, sum(n // cpus for n in nodes)), {"num_cpus": cpus}, cpus
 
 
-def _dispatch(ray: Any, actors: list[Any], jobs: Sequence[Job]) -> Iterator[JobResult]:
-    """Give each idle actor the next job; yield results as they come; a dead actor's job fails."""
+def _dispatch(
+    ray: Any,
+    actors: list[Any],
+    plan: Sequence[tuple[Job, list[Piece]]],
+    settings: BatchSettings,
+    on_frames: Callable[[int], None] | None,
+) -> Iterator[JobResult]:
+    """Give each idle actor the next piece; yield a file's result when its last piece ends (joined if split).
+
+    A file with nothing to run (complete before) is ``skipped``; a dead actor's piece fails its file.
+    """
     from ray.exceptions import ActorDiedError, RayError
 
-    waiting, idle = deque(jobs), list(actors)
-    running: dict[Any, tuple[Any, Job]] = {}
+    jobs = {job: pieces for job, pieces in plan if pieces}
+    yield from (JobResult(job, "skipped") for job, pieces in plan if not pieces)
+    waiting, idle = deque(piece for pieces in jobs.values() for piece in pieces), list(actors)
+    running: dict[Any, tuple[Any, Piece]] = {}
+    ended: dict[Job, list[JobResult]] = {job: [] for job in jobs}
+    started: dict[Job, float] = {}
     while waiting or running:
         while idle and waiting:
-            actor, job = idle.pop(), waiting.popleft()
-            running[actor.run.remote(job)] = (actor, job)
+            actor, piece = idle.pop(), waiting.popleft()
+            started.setdefault(piece.job, time.perf_counter())
+            running[actor.run.remote(piece)] = (actor, piece)
         if not running:  # every actor is gone
-            yield from (JobResult(job, "failed", error="no worker left") for job in waiting)
+            for job in dict.fromkeys(piece.job for piece in waiting):
+                yield JobResult(job, "failed", error="no worker left")
             return
         (ready,), _ = ray.wait(list(running), num_returns=1)
-        actor, job = running.pop(ready)
+        actor, piece = running.pop(ready)
         try:
             result = ray.get(ready)
         except ActorDiedError as exc:
-            result = JobResult(job, "failed", error=f"its worker died {RETRIES + 1} times: {exc}")
+            result = JobResult(piece.job, "failed", error=f"its worker died {RETRIES + 1} times: {exc}")
             actor = None
         except RayError as exc:
-            result = JobResult(job, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
+            result = JobResult(piece.job, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
         if actor is not None:
             idle.append(actor)
-        yield result
+        if on_frames is not None:
+            on_frames(result.frames)
+        ended[piece.job].append(result)
+        if len(ended[piece.job]) == len(jobs[piece.job]):
+            seconds = time.perf_counter() - started[piece.job]
+            yield finish_job(jobs[piece.job], ended[piece.job], settings, seconds)

@@ -10,14 +10,32 @@ import glob
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamstyle.errors import InputNotFoundError, InvalidOptionError
+from streamstyle.files import ComputeOptions, OutputOptions
 from streamstyle.io.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 _WILDCARD = re.compile(r"[*?[]")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every job of a batch shares (plain data, so it travels to cluster workers).
+
+    Attributes:
+        graph: the stages as a graph string (see :func:`~streamstyle.graph.format_graph`).
+        stability: as ``stylize_file``'s.
+        sink, compute: how outputs are written and the stages run; ``sink.overwrite`` redoes
+            outputs that exist.
+    """
+
+    graph: str
+    stability: float = 0.0
+    sink: OutputOptions = field(default_factory=OutputOptions)
+    compute: ComputeOptions = field(default_factory=ComputeOptions)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 from tqdm import tqdm
 
 from streamstyle.batch import BatchSettings, JobResult, plan_jobs, run_batch, run_batch_on_ray
 from streamstyle.cli.app import EXIT_INTERRUPTED
-from streamstyle.cli.params import encoding_options
+from streamstyle.cli.params import SplitParam, encoding_options
 from streamstyle.cli.stylize import chosen_stages, compute_options, style_options
 from streamstyle.errors import BatchFailedError
 from streamstyle.files import ComputeOptions, OutputOptions, default_output_path
@@ -35,10 +35,16 @@ from streamstyle.graph import build_graph, format_graph
     "--cpus-per-worker", type=click.IntRange(min=1), default=4, show_default=True,
     help="With --ray on CPUs: cores per worker (one worker per GPU where there are GPUs).",
 )  # fmt: skip
+@click.option(
+    "--split", type=SplitParam(), default="auto", show_default=True, metavar="auto|off|SECONDS",
+    help="Cut long videos at key frames into pieces of about SECONDS, stylised in parallel and joined without "
+    "re-encoding. auto: with --ray and several workers, pieces of a quarter of each worker's share (30 s at least); "
+    "without --ray, off. A SECONDS split without --ray runs the pieces one after the other (resumable piece by piece).",
+)  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or summary table.")
 def batch(
     inputs: tuple[str, ...], output_dir: str, stability: float, overwrite: bool, ray_address: str | None,
-    cpus_per_worker: int, quiet: bool, **options: Any,
+    cpus_per_worker: int, split: float | Literal["auto"] | None, quiet: bool, **options: Any,
 ) -> None:  # fmt: skip
     """Stylise every INPUT (files, folders, globs) into OUTPUT_DIR, one output each.
 
@@ -60,16 +66,18 @@ def batch(
     files = tqdm(total=len(jobs), unit="file", desc="files", disable=not bars, position=0)
     frames = tqdm(unit="frame", desc="frames", disable=not bars, position=1)
     if ray_address is None:
-        results: Iterator[JobResult] = run_batch(jobs, settings, on_frames=frames.update)
+        piece_seconds = None if split == "auto" else split
+        results: Iterator[JobResult] = run_batch(jobs, settings, on_frames=frames.update, split=piece_seconds)
     else:
-        results = run_batch_on_ray(jobs, settings, address=ray_address or None, cpus_per_worker=cpus_per_worker)
+        results = run_batch_on_ray(
+            jobs, settings, address=ray_address or None, cpus_per_worker=cpus_per_worker, split=split,
+            on_frames=frames.update,
+        )  # fmt: skip
     ended: list[JobResult] = []
     try:
         for result in results:
             ended.append(result)
             files.update()
-            if ray_address is not None:
-                frames.update(result.frames)
     except KeyboardInterrupt:
         results.close()
         interrupted = True
@@ -100,7 +108,8 @@ def _table(results: list[JobResult], out: Path) -> str:
     for result in results:
         name = str(result.job.output.relative_to(out))
         fps = f"{result.fps:.2f}" if result.status == "done" else "-"
-        rows.append((name, str(result.frames) if result.status == "done" else "-", fps, result.status))
+        status = f"done ({result.pieces} pieces)" if result.pieces > 1 else result.status
+        rows.append((name, str(result.frames) if result.status == "done" else "-", fps, status))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = []
     for row in rows:

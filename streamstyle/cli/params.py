@@ -48,6 +48,23 @@ class GraphParam(click.ParamType):
         return str(value) if specs else ""
 
 
+class SplitParam(click.ParamType):
+    """``auto``, ``off`` (``None``) or a number of seconds (at least 1)."""
+
+    name = "split"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str | None:
+        if value in ("auto", "off", None) or isinstance(value, float):
+            return None if value == "off" else value
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if seconds < 1:
+            self.fail(f"expected auto, off or seconds (at least 1), got {value!r}", param, ctx)
+        return seconds
+
+
 def _parse_size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None

@@ -106,7 +106,7 @@ class VideoFileSink:
         muxer = format or CONTAINER_FORMATS[path.suffix.lower()]
         self._file = output_file(path)
         self._overwrite = overwrite
-        options = _muxer_options(muxer, seekable=isinstance(self._file, PartFile))
+        options = muxer_options(muxer, seekable=isinstance(self._file, PartFile))
         try:
             self._encoder = _Encoder(str(self._file.path), path.name, muxer, options, info, side_streams)
             self._encoder.add_video(codec, crf, preset, low_latency=False)
@@ -155,7 +155,7 @@ class StreamSink:
         crf: int,
         preset: str | None,
     ) -> None:
-        options = {"flush_packets": "1", **_muxer_options(format, seekable=False)}
+        options = {"flush_packets": "1", **muxer_options(format, seekable=False)}
         if format == "rtsp":
             options["rtsp_transport"] = "tcp"
         self._encoder = _Encoder(target, name, format, options, info, side_streams)
@@ -200,7 +200,7 @@ class TeeSink:
             raise errors[0]
 
 
-def _muxer_options(muxer: str, *, seekable: bool) -> dict[str, str]:
+def muxer_options(muxer: str, *, seekable: bool) -> dict[str, str]:
     """MP4/MOV: the index in front for files; fragments for pipes and devices, which cannot seek back."""
     if muxer not in ("mp4", "mov"):
         return {}
@@ -235,10 +235,10 @@ class _Encoder:
         """Add the video stream and the side streams, and open every encoder (closing on failure)."""
         try:
             self._video = self._add_video_stream(codec, crf, preset, low_latency)
-            self._side: dict[int, _SideStream] = {
-                s.index: _SideStream(self._container, s, AUDIO_CODECS.get(self._container.format.name, "aac"))
+            self._side: dict[int, SideStream] = {
+                s.index: SideStream(self._container, s, AUDIO_CODECS.get(self._container.format.name, "aac"))
                 for s in self._side_streams
-                if _SideStream.can_carry(self._container, s)
+                if SideStream.can_carry(self._container, s)
             }
             self._container.start_encoding()  # open every encoder now, not racing in two threads
         except av.error.FFmpegError as exc:
@@ -339,7 +339,7 @@ class _Encoder:
                 raise output_error(exc, self.name, "finish") from None
 
 
-class _SideStream:
+class SideStream:
     """One audio/subtitle stream of the output: packet copy, or transcode when not holdable."""
 
     def __init__(self, container: av.container.OutputContainer, template: av.stream.Stream, audio_codec: str) -> None:

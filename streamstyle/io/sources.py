@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -85,6 +86,7 @@ class MediaSource:
         timeout: seconds to wait for the input to open and for each read (network inputs).
         realtime: deliver frames no faster than their timestamps.
         live: frames arrive in real time (see :func:`open_source`).
+        start: a stream time in seconds: decode from the key frame at or before it (a piece of a split video).
     """
 
     def __init__(
@@ -97,8 +99,10 @@ class MediaSource:
         timeout: float = 15.0,
         realtime: bool = False,
         live: bool = False,
+        start: float | None = None,
     ) -> None:
         label = name or str(url)
+        self._start = start
         self.live = live
         self._realtime = realtime
         self._clock: tuple[float, float] | None = None  # (wall, stream time) of the first delivered frame
@@ -123,6 +127,8 @@ class MediaSource:
         self.side_streams = [s for s in container.streams if s.type in ("audio", "subtitle")]
         self.corrupt_packets = 0
         self._last_pts: int | None = None
+        if self._start is not None:
+            container.seek(math.floor(self._start / self._video.time_base), stream=self._video, backward=True)
         self._packets = container.demux([self._video, *self.side_streams])
         self._items = self._decode_packets()
         self._pending: list[Frame | av.Packet] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,19 @@ def parse_range(low: float, high: float, *, low_open: bool = False) -> Callable[
     return parse
 
 
+MAX_MEMORY_FRAMES = 60
+"""The longest memory a stage declares: a carried weight of 1 would otherwise remember for ever."""
+
+
+def decay_frames(weight: float) -> int:
+    """Frames until a state carried with ``weight`` per frame weighs under half a grey level (1/510)."""
+    if weight <= 0:
+        return 0
+    if weight >= 1:
+        return MAX_MEMORY_FRAMES
+    return min(MAX_MEMORY_FRAMES, math.ceil(math.log(1 / 510) / math.log(weight)))
+
+
 @dataclass(frozen=True)
 class RunShape:
     """What a stage learns before the first batch (:meth:`Stage.start`).
@@ -94,6 +108,15 @@ class Stage(ABC):
     def needs_masks(self) -> bool:
         """Whether the stage needs masks from an earlier stage (e.g. region-aware stylisation)."""
         return False
+
+    @property
+    def memory_frames(self) -> int:
+        """How many earlier frames noticeably shape this stage's output (0: each frame on its own).
+
+        A piece of a split video is fed from that many frames before its start, so that the
+        stage has settled by the piece's first frame and the seam does not show.
+        """
+        return 0
 
     def close(self) -> None:  # noqa: B027  (an optional hook, not abstract)
         """Release what the stage holds open (files, devices); it is not used afterwards."""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from streamstyle.frames import FrameBatch, to_host
-from streamstyle.stages.base import Stage
+from streamstyle.stages.base import Stage, decay_frames
 from streamstyle.temporal.flow import Motion
 from streamstyle.temporal.scenecut import CUT_THRESHOLD
 from streamstyle.temporal.tracker import MotionTracker, measured_motion
@@ -35,6 +35,10 @@ class RecursiveFilter(Stage):
         self.cut = self.check_option("cut", cut)
         self.tracker = MotionTracker(self.cut)
         self._previous: np.ndarray | None = None
+
+    @property
+    def memory_frames(self) -> int:
+        return decay_frames(self.strength)
 
     def reset(self) -> None:
         """Forget the previous frame, so the next frame passes unchanged."""

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 from streamstyle.frames import FrameBatch, resize_frames
 from streamstyle.io.media import Frame
 from streamstyle.io.opening import files_read, open_source
-from streamstyle.stages.base import Param, Stage, parse_range
+from streamstyle.stages.base import Param, Stage, decay_frames, parse_range
 from streamstyle.stages.masks import TemporalSmoother, feather
 from streamstyle.stages.segmenters import SEGMENTERS, load_segmenter
 
@@ -104,6 +104,10 @@ class Segment(Stage):
         self._dtype = torch.float32
         self._mean = torch.tensor(self.segmenter.mean).view(1, 3, 1, 1)
         self._std = torch.tensor(self.segmenter.std).view(1, 3, 1, 1)
+
+    @property
+    def memory_frames(self) -> int:
+        return decay_frames(self.smooth) + self.every - 1
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Segment:
         self.segmenter.model.to(device=device, dtype=dtype)
