@@ -36,7 +36,7 @@ import numpy as np
 
 from streamstyle.batch import BatchSettings, Job
 from streamstyle.batch.jobs import run_job, run_piece_of
-from streamstyle.batch.pieces import join_pieces, split_job
+from streamstyle.batch.pieces import MIN_PIECE_SECONDS, join_pieces, split_job
 from streamstyle.files import resolve_stages
 from streamstyle.graph import build_graph
 from streamstyle.temporal.flow import correspondence, gray
@@ -183,6 +183,22 @@ def split_overhead(folder: Path, style: str, repeat: int, seconds: float) -> Non
         at_seams = [values[at - 1] for at in seams]
         print(f"# warping error of {name}: mean {np.mean(values):.5f} over all pairs, "
               f"{np.mean(at_seams):.5f} at the seams (frames {', '.join(map(str, seams))})")  # fmt: skip
+    per_frame = whole_seconds / whole.frames
+    per_piece = (pieces_seconds - whole_seconds) / max(1, len(pieces) - 1)
+    project_film(per_frame, per_piece, join_seconds / whole.frames, float(pieces[0].rate))
+
+
+def project_film(per_frame: float, per_piece: float, join_per_frame: float, rate: float, minutes: int = 60) -> None:
+    """On paper: a film on N workers of this speed, cut as ``--split auto`` cuts it, from the measured costs."""
+    frames = minutes * 60 * rate
+    alone = frames * per_frame
+    print(f"# projected, a {minutes}-minute film at {rate:g} fps: {alone / 3600:.2f} h on one worker")
+    for workers in (2, 4, 8, 16):
+        seconds = max(MIN_PIECE_SECONDS, minutes * 60 / (4 * workers))
+        count = math.ceil(minutes * 60 / seconds)
+        total = alone / workers + math.ceil(count / workers) * per_piece + frames * join_per_frame
+        print(f"#   {workers:2d} workers: {count} pieces of {seconds:.0f} s, {total / 3600:.2f} h "
+              f"({alone / total:.2f}x, {alone / total / workers:.0%} of linear)")  # fmt: skip
 
 
 if __name__ == "__main__":
