@@ -21,9 +21,16 @@ CONTENT_LOSSES: tuple[str, ...] = ("mse", "charbonnier")
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrices ``(N, C, C)`` of features ``(N, C, H, W)``, normalised by ``C * H * W``."""
+    """Gram matrices ``(N, C, C)`` of features ``(N, C, H, W)``, normalised by ``C * H * W``; in fp32.
+
+    Channels-last features are read as ``(N, H*W, C)`` without a copy (1.5x as fast at 256 px:
+    the copy to ``(N, C, H*W)`` cost more than the product).
+    """
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w).float()
+    if features.is_contiguous(memory_format=torch.channels_last):
+        flat = features.permute(0, 2, 3, 1).reshape(n, h * w, c).float().transpose(1, 2)
+    else:
+        flat = features.reshape(n, c, h * w).float()
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 

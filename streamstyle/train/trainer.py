@@ -212,7 +212,7 @@ class Trainer:
         terms = _last_logged(self.work / LOSS_LOG)  # a resume with no steps left finishes at once
         try:
             while self.step < self.total_steps:
-                terms = self._train_step()
+                terms = self.train_step()
                 self.step += 1
                 self.seconds = time.perf_counter() - started
                 if lead:
@@ -264,7 +264,8 @@ class Trainer:
             step -= phase.steps
         return self.data
 
-    def _train_step(self) -> dict[str, float]:
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step on the batch of the current step; returns the loss terms (not counted or logged)."""
         # rank r of w takes the batches r, r + w, r + 2w, ... of the one data sequence
         data = self.content_at(self.step)
         content = data.batch(self.step * self.world + self.rank, self.config.batch_size).to(self.device)
