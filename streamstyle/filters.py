@@ -48,6 +48,8 @@ class Filter:
         sha256: hex digest of the weights file, checked before the weights are used.
         parameters: number of network parameters, checked against the built network.
         recommended_size: short side in pixels at which the strokes look as trained.
+        light: fast enough for a live camera on a CPU (``[processing] light``: measured at
+            30 fps or more, network only, at 640x360 in bf16); the camera takes these by default there.
         recipe: how it was trained (free-form record of the trainer).
     """
 
@@ -67,6 +69,7 @@ class Filter:
     style_image: Path | None = None
     preview: Path | None = None
     recommended_size: int | None = None
+    light: bool = False
     recipe: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -108,6 +111,7 @@ class Filter:
                 style_image=_optional_file(folder, style.get("image")),
                 preview=_optional_file(folder, meta.get("preview", "preview.jpg")),
                 recommended_size=processing.get("recommended_size"),
+                light=bool(processing.get("light", False)),
                 recipe=dict(meta.get("recipe", {})),
             )
         except KeyError as exc:

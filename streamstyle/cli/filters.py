@@ -14,7 +14,8 @@ def filters(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         found = list_filters()
         for item in found:
-            click.echo(f"{item.name:<14} {item.title} ({item.artist}) [{item.architecture}]")
+            light = ", light" if item.light else ""
+            click.echo(f"{item.name:<14} {item.title} ({item.artist}) [{item.architecture}{light}]")
         if not found:
             click.echo("no filters installed", err=True)
 
@@ -35,6 +36,7 @@ def filters_show(name: str) -> None:
         ("parameters", f"{item.parameters:,}"),
         ("sha256", f"{item.sha256} (verified)"),
         ("recommended size", f"{item.recommended_size} px short side" if item.recommended_size else "-"),
+        ("light", "yes: fast enough for a live camera on a CPU" if item.light else "no"),
         ("folder", str(item.path)),
     ]
     lines += [(f"recipe.{key}", str(value)) for key, value in item.recipe.items()]

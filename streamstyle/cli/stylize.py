@@ -18,7 +18,7 @@ from tqdm import tqdm
 from streamstyle.cli.app import EXIT_INTERRUPTED
 from streamstyle.cli.params import GraphParam, StyleParam, given_stage_options, stage_options, stream_options
 from streamstyle.controls import LiveControls
-from streamstyle.device import PRECISIONS
+from streamstyle.device import PRECISIONS, resolve_device
 from streamstyle.errors import InvalidOptionError
 from streamstyle.files import ComputeOptions, InputOptions, OutputOptions, style_stages, stylize_file
 from streamstyle.filters import list_filters
@@ -114,7 +114,8 @@ def stylize(input: str, output: str | None, mask: str | None, stability: float, 
 @click.option("-o", "--output", help="Also record or stream: file, URL or - (stdout).")
 @click.option(
     "-s", "--style", "styles", type=StyleParam(), multiple=True,
-    help="Filter; repeat to switch between several with n/p (default: every installed filter).",
+    help="Filter; repeat to switch between several with n/p (default: every installed filter; on a CPU the "
+    "light ones, those fast enough live, if any are installed).",
 )  # fmt: skip
 @stage_options(Stylize, only=("strength", "region", "compile"))
 @click.option(
@@ -139,7 +140,7 @@ def camera(
     """
     looks = {"strength": 1.0, "region": "all", "compile": "auto"} | given_stage_options(options, Stylize)
     segmenter = {"model": CAMERA_SEGMENTER} | given_stage_options(options, Segment)
-    names = list(styles) or [item.name for item in list_filters()]
+    names = list(styles) or camera_styles(options["device"])
     if not names:
         raise InvalidOptionError("no filters installed; give --style")
     if looks["region"] != "all" and not segment:
@@ -155,9 +156,19 @@ def camera(
         options["capture_size"] = CAMERA_SIZE
     if output is None and not options["virtual_camera"]:
         options["preview"] = True
+    if not quiet:
+        click.echo(f"styles: {', '.join(names)}" + ("" if styles else " (-s NAME for others)"), err=True)
     _run(camera_input, output, quiet, options, stages=[Segment(**segmenter)] if segment else None, controls=controls)
     if not quiet:
         click.echo(f"processing scale {controls.scale:.2f}", err=True)
+
+
+def camera_styles(device: str) -> list[str]:
+    """The camera's styles when none is given: every installed filter, or on a CPU the light ones if any."""
+    found = list_filters()
+    if resolve_device(device).type == "cpu" and any(item.light for item in found):
+        return [item.name for item in found if item.light]
+    return [item.name for item in found]
 
 
 def _run(input: str, output: str | None, quiet: bool, options: dict[str, Any], **job: Any) -> None:

@@ -376,3 +376,19 @@ def test_camera_command_picks_a_scale_and_records(tiny_filter: Path, tmp_path: P
     with av.open(str(out)) as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(frames) == written and written + dropped == 20 and frames[0].shape == (120, 160, 3)
+
+
+def test_camera_on_a_cpu_takes_the_light_filters_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "filters"
+    write_filter(root / "heavy", name="heavy")
+    light = write_filter(root / "quick", name="quick")
+    with open(light / "filter.toml", "a", encoding="utf-8") as toml:
+        toml.write("\n[processing]\nlight = true\n")
+    monkeypatch.setenv("STREAMSTYLE_FILTER_PATH", str(root))
+    source = "lavfi:testsrc=size=160x120:rate=10:duration=1"
+    command = ["streamstyle", "camera", source, "-o", str(tmp_path / "cam.mp4"), "--device", "cpu", "--scale", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "styles: quick (-s NAME for others)" in result.stderr
+    listed = subprocess.run(["streamstyle", "filters"], capture_output=True, text=True, env=child_env(), timeout=60)
+    assert "[johnson_in, light]" in listed.stdout and "[johnson_in]" in listed.stdout
