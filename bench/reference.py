@@ -1,12 +1,15 @@
-"""Bundled filters against Logan Engstrom's published Johnson networks, by the numbers.
+"""Bundled filters against Logan Engstrom's published Johnson networks and Gatys optimisation, by the numbers.
 
-    python bench/reference.py [FILTER ...] [--size 512] [--gatys-steps 0]
+    python bench/reference.py [FILTER ...] [--size 512] [--gatys-images 0]
+    python bench/reference.py starry wave --images ../shared/data/content/bsds500/test --limit 50 --gatys-images 2
 
-For each pair (our filter, his network of the same painting) prints the mean content, style and
-motif distance of the outputs (``streamstyle evaluate``'s measures, unweighted; the motif
-distance sees the painting's large shapes, which the style distance barely does) on the classic content
-images, each measured against our filter's style image at the size it was trained with, so
-both networks are scored by the same yardstick. His networks live in ../shared/data/reference
+For each filter (and his network of the same painting, where there is one: wave, scream, udnie)
+prints the mean content, style and motif distance of the outputs (``streamstyle evaluate``'s
+measures, unweighted; the motif distance sees the painting's large shapes, which the style
+distance barely does) on the classic content images or ``--images``, each measured against our
+filter's style image at the size it was trained with, so both networks are scored by the same
+yardstick; with ``--gatys-images K``, also Gatys optimisation (L-BFGS, the filter's loss) on the
+first K images, the quality a feed-forward network approximates. His networks live in ../shared/data/reference
 and are comparison-only: this script reads them in place and never converts or ships them.
 Also writes side-by-side images (content | ours | his) to --out for looking at.
 """
@@ -118,35 +121,48 @@ def figures(scores: Scores) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("filters", nargs="*", default=list(PAIRS), help=f"our filters to score, of {', '.join(PAIRS)}")
+    parser.add_argument("filters", nargs="*", default=list(PAIRS), help="our filters to score (default: Engstrom's)")
+    parser.add_argument("--images", type=Path, help="content images (default: six classic ones)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N images of --images")
     parser.add_argument("--size", type=int, default=512, help="long side of the content images")
-    parser.add_argument("--gatys-steps", type=int, default=0, help="also Gatys (L-BFGS) on chicago.jpg")
+    parser.add_argument("--gatys-images", type=int, default=0, help="also Gatys (L-BFGS) on the first K images")
+    parser.add_argument("--gatys-steps", type=int, default=50)
     parser.add_argument("--vgg", default=str(DATA / "weights" / "vgg19_normalised.pth"))
     parser.add_argument("--out", type=Path, default=Path("bench-out/reference"))
     args = parser.parse_args()
-    if unknown := sorted(set(args.filters) - PAIRS.keys()):
-        parser.error(f"no Engstrom network for {', '.join(unknown)}")
     if not (DATA / "reference").is_dir():
         raise SystemExit(f"needs {DATA / 'reference'} (Engstrom's networks)")
     match, offset = check_loader()
     print(f"loader check: his wave on chicago.jpg vs his published output: {match:.1f} dB PSNR (row offset {offset})")
-    files = [DATA / "content" / name for name in CONTENT]
+    if args.images is None:
+        files = [DATA / "content" / name for name in CONTENT]
+    else:
+        files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        files = files[: args.limit or None]
+    print(f"# {len(files)} images from {args.images or 'the classic set'} at {args.size} px; fp32 on the CPU")
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'motif':>9} {'s/image':>8}")
     for ours in args.filters:
-        his = PAIRS[ours]
         item = find_filter(ours)
         loss = filter_loss(item, args.vgg, torch.device("cpu"))
         motifs = motif_loss(item, loss)
-        networks = {f"streamstyle {ours}": item.load_model().eval(), f"Engstrom {his[10:]}": load_engstrom(his)}
+        networks = {f"streamstyle {ours}": item.load_model().eval()}
+        if ours in PAIRS:
+            networks[f"Engstrom {PAIRS[ours][10:]}"] = load_engstrom(PAIRS[ours])
         for label, network in networks.items():
             started = time.perf_counter()
             scores = score_network(network, files, loss, motifs, size=args.size)
             seconds = (time.perf_counter() - started) / len(files)
             print(f"{ours:<8} {label:<22} {figures(scores)} {seconds:>8.2f}")
-        if args.gatys_steps:
-            scores = score_gatys(files[:1], loss, motifs, size=args.size, steps=args.gatys_steps)
-            print(f"{ours:<8} {'Gatys (chicago only)':<22} {figures(scores)}")
+        if args.gatys_images:
+            gatys = files[: args.gatys_images]
+            started = time.perf_counter()
+            scores = score_gatys(gatys, loss, motifs, size=args.size, steps=args.gatys_steps)
+            seconds = (time.perf_counter() - started) / len(gatys)
+            print(f"{ours:<8} {f'Gatys, {len(gatys)} images':<22} {figures(scores)} {seconds:>8.2f}")
+            for label, network in networks.items():
+                scores = score_network(network, gatys, loss, motifs, size=args.size)
+                print(f"{ours:<8} {label + f', same {len(gatys)}':<22} {figures(scores)}")
         grid = side_by_side(files[:3], list(networks.values()), 384)
         Image.fromarray(grid).save(args.out / f"{ours}.jpg", quality=90)
     print(f"side by side (content | streamstyle | Engstrom): {args.out}/")
