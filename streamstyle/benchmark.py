@@ -3,8 +3,9 @@
 What ``streamstyle bench`` measures, for each network and frame size, in one run:
 
 - model only: frames already on the device, per precision, with the PSNR of each precision's
-  output against fp32's on a frame of the test clip. An installed filter of the architecture
-  supplies the weights where there is one (a PSNR of random weights says little); otherwise
+  output against fp32's on a frame of the test clip. A network is an architecture or an
+  installed filter's name; an installed filter of the architecture supplies the weights where
+  there is one (a PSNR of random weights says little); otherwise
   they are random (speed does not depend on the values);
 - the engine: :func:`~streamstyle.files.stylize_file` on a generated H.264 clip with AAC
   audio, to H.264 with the audio kept, per precision, with the seconds each step was busy
@@ -248,7 +249,7 @@ def run_benchmark(
     with tempfile.TemporaryDirectory(prefix="streamstyle-bench-") as scratch:
         work = Path(scratch)
         for network in networks:
-            trained = next((item for item in list_filters() if item.architecture == network), None)
+            trained = _installed(network)
             item = trained or Filter.from_folder(write_random_filter(work / f"random_{network}", network))
             weights = item.name if trained else "random"
             model = Stylize(item).model  # a StyleBank as its first style
@@ -301,6 +302,13 @@ def run_benchmark(
                         network, weights, width, height, precision, speed, quality,
                         statistics.median(engine), statistics.median(naive), busy[middle], gflops=gflops, **compiled,
                     )  # fmt: skip
+
+
+def _installed(network: str) -> Filter | None:
+    """The installed filter called ``network``, else the first one of that architecture, else none."""
+    installed = list_filters()
+    named = next((item for item in installed if item.name == network), None)
+    return named or next((item for item in installed if item.architecture == network), None)
 
 
 def _first_frame(clip: Path) -> torch.Tensor:

@@ -64,3 +64,13 @@ def test_bad_bench_options_fail_in_one_line() -> None:
     for args, words in ((["--networks", "nope"], "unknown network"), (["--precisions", "fp8"], "unknown precision")):
         result = CliRunner().invoke(main, ["bench", *args, "--device", "cpu"])
         assert result.exit_code != 0 and words in result.output and "Traceback" not in result.output
+
+
+def test_a_filter_is_benchmarked_by_its_name(tiny_filter: Path) -> None:
+    result = CliRunner().invoke(main, [
+        "bench", "--networks", "tiny", "--sizes", "64x48", "--precisions", "fp32", "--frames", "2", "--model-only",
+        "--no-compile", "--device", "cpu",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1].split()
+    assert line[:4] == ["tiny", "tiny", "64x48", "fp32"] and float(line[4]) > 0

@@ -14,6 +14,7 @@ from streamstyle.benchmark import LIGHTEST, SIZES, Figures, matmul_peak_gflops, 
 from streamstyle.cli.params import _parse_list, _parse_sizes
 from streamstyle.device import PRECISIONS, cpu_name, resolve_device, resolve_precision
 from streamstyle.errors import InvalidOptionError
+from streamstyle.filters import list_filters
 from streamstyle.models import ARCHITECTURES
 from streamstyle.pipeline import STEPS
 from streamstyle.temporal.metrics import warping_error
@@ -37,7 +38,8 @@ def evaluate_video(original: str, stylised: str, max_frames: int | None) -> None
 @click.command()
 @click.option(
     "--networks", callback=_parse_list, default=f"johnson_in,{LIGHTEST}", show_default=True,
-    help=f"Comma-separated architectures (of: {', '.join(sorted(ARCHITECTURES))}).",
+    help=f"Comma-separated architectures (of: {', '.join(sorted(ARCHITECTURES))}) or installed filter names "
+    "(e.g. starry_light).",
 )  # fmt: skip
 @click.option(
     "--sizes", callback=_parse_sizes,
@@ -70,6 +72,7 @@ def bench(
     """Frames per second of the networks alone and file to file, next to the naive per-frame loop.
 
     \b
+    A network is an architecture or an installed filter's name (--networks starry_light).
     Weights come from an installed filter of each network where there is one (so the PSNR of
     each precision against fp32 means something), else they are random; speed does not depend
     on them. File to file is a generated H.264 clip with AAC audio to H.264 with the audio kept.
@@ -83,9 +86,10 @@ def bench(
     precisions = precisions or (["fp32", "fp16", "bf16"] if cuda else ["fp32", "bf16"])
     for precision in precisions:
         resolve_precision(precision, target)
-    unknown = sorted(set(networks) - set(ARCHITECTURES))
+    unknown = sorted(set(networks) - set(ARCHITECTURES) - {item.name for item in list_filters()})
     if unknown:
-        raise InvalidOptionError(f"unknown network {unknown[0]!r}; use {', '.join(sorted(ARCHITECTURES))}")
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise InvalidOptionError(f"unknown network {unknown[0]!r}; use {known} or an installed filter's name")
     name = _device_name(target)
     click.echo(f"# {name}; torch {torch.__version__}; {torch.get_num_threads()} CPU threads; batch "
                f"{options['batch_size'] or (4 if cuda else 1)}")  # fmt: skip
