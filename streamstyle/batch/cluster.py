@@ -141,7 +141,13 @@ def _dispatch(
             idle.append(actor)
         if on_frames is not None:
             on_frames(result.frames)
+        if piece.job not in ended:  # its file failed already
+            continue
         ended[piece.job].append(result)
-        if len(ended[piece.job]) == len(jobs[piece.job]):
+        if result.status == "failed":  # the file fails with its first failed piece; its others are not run
+            del ended[piece.job]
+            waiting = deque(other for other in waiting if other.job != piece.job)
+            yield result
+        elif len(ended[piece.job]) == len(jobs[piece.job]):
             seconds = time.perf_counter() - started[piece.job]
-            yield finish_job(jobs[piece.job], ended[piece.job], settings, seconds)
+            yield finish_job(jobs[piece.job], ended.pop(piece.job), settings, seconds)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from streamstyle.batch.pieces import Piece, join_pieces, pieces_folder, run_piece, split_job
+from streamstyle.batch.pieces import Piece, join_pieces, keep_matching_pieces, pieces_folder, run_piece, split_job
 from streamstyle.batch.plan import BatchSettings, Job
 from streamstyle.errors import StreamStyleError
 from streamstyle.files import stylize_file
@@ -44,13 +44,15 @@ def pieces_of(job: Job, settings: BatchSettings, split: float | None = None) -> 
     """What there is to run of ``job``: none when its output is complete, else its pieces.
 
     A single piece (the whole file, with its audio) unless ``split`` seconds cut it in several.
-    ``overwrite`` discards the pieces an earlier run finished.
+    Pieces an earlier run finished are kept for this one if they match it (see
+    :func:`~streamstyle.batch.pieces.keep_matching_pieces`).
     """
     if job.output.exists() and not settings.sink.overwrite:
+        shutil.rmtree(pieces_folder(job.output), ignore_errors=True)  # a run stopped right after its join
         return []
-    if settings.sink.overwrite:
-        shutil.rmtree(pieces_folder(job.output), ignore_errors=True)
-    return split_job(job, split) if split else [Piece(job, 0, 1)]
+    pieces = split_job(job, split, settings.graph) if split else [Piece(job, 0, 1)]
+    keep_matching_pieces(pieces, settings)
+    return pieces
 
 
 def run_piece_of(piece: Piece, settings: BatchSettings, on_frames: Callable[[int], None] | None = None) -> JobResult:
@@ -61,7 +63,7 @@ def run_piece_of(piece: Piece, settings: BatchSettings, on_frames: Callable[[int
     """
     job = piece.job
     if piece.count > 1:
-        return _attempt(job, lambda: run_piece(piece, settings, on_frames))
+        return _attempt(job, lambda: run_piece(piece, settings, on_frames), about=f"{piece.label}: ")
 
     def whole() -> int:
         summary = stylize_file(
@@ -133,16 +135,17 @@ def run_batch(
         yield run_job(job, settings, on_frames, split=split)
 
 
-def _attempt(job: Job, work: Callable[[], int]) -> JobResult:
-    """Run ``work`` (returning frames) for ``job``; errors of the input or output become a ``failed`` result."""
+def _attempt(job: Job, work: Callable[[], int], *, about: str = "") -> JobResult:
+    """Run ``work`` (returning frames) for ``job``; errors of the input or output become a ``failed`` result
+    (its message starting with ``about``)."""
     started = time.perf_counter()
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         frames = work()
     except StreamStyleError as exc:
-        return JobResult(job, "failed", error=str(exc))
+        return JobResult(job, "failed", error=f"{about}{exc}")
     except OSError as exc:
-        return JobResult(job, "failed", error=f"{exc.strerror or exc}: {exc.filename or job.output}")
+        return JobResult(job, "failed", error=f"{about}{exc.strerror or exc}: {exc.filename or job.output}")
     except Exception as exc:  # a bug shows on this input; the batch goes on
-        return JobResult(job, "failed", error=f"unexpected {type(exc).__name__}: {exc}")
+        return JobResult(job, "failed", error=f"{about}unexpected {type(exc).__name__}: {exc}")
     return JobResult(job, "done", frames, time.perf_counter() - started)

@@ -60,7 +60,7 @@ class SplitParam(click.ParamType):
             seconds = float(value)
         except ValueError:
             seconds = 0.0
-        if seconds < 1:
+        if not (math.isfinite(seconds) and seconds >= 1):
             self.fail(f"expected auto, off or seconds (at least 1), got {value!r}", param, ctx)
         return seconds
 

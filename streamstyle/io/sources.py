@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -128,7 +127,7 @@ class MediaSource:
         self.corrupt_packets = 0
         self._last_pts: int | None = None
         if self._start is not None:
-            container.seek(math.floor(self._start / self._video.time_base), stream=self._video, backward=True)
+            container.seek(round(self._start / self._video.time_base), stream=self._video, backward=True)
         self._packets = container.demux([self._video, *self.side_streams])
         self._items = self._decode_packets()
         self._pending: list[Frame | av.Packet] = []

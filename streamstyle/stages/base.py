@@ -60,8 +60,9 @@ def parse_range(low: float, high: float, *, low_open: bool = False) -> Callable[
     return parse
 
 
-MAX_MEMORY_FRAMES = 60
-"""The longest memory a stage declares: a carried weight of 1 would otherwise remember for ever."""
+MAX_MEMORY_FRAMES = 120
+"""The longest memory a stage declares (0.2% of the state is left of a weight of 0.95); a weight of 1
+(stabilize at full strength) would otherwise remember for ever."""
 
 
 def decay_frames(weight: float) -> int:
@@ -103,6 +104,9 @@ class Stage(ABC):
     params: ClassVar[tuple[Param, ...]] = ()
     produces_masks: ClassVar[bool] = False
     """Whether the stage attaches region masks to the batches it returns."""
+    splittable: ClassVar[bool] = True
+    """Whether a piece of a split video, which starts mid-way, can run the stage: not one that reads
+    a side input frame by frame from its start, such as a mask video."""
 
     @property
     def needs_masks(self) -> bool:
@@ -113,8 +117,8 @@ class Stage(ABC):
     def memory_frames(self) -> int:
         """How many earlier frames noticeably shape this stage's output (0: each frame on its own).
 
-        A piece of a split video is fed from that many frames before its start, so that the
-        stage has settled by the piece's first frame and the seam does not show.
+        A piece of a split video is fed from the sum of its stages' memories before its start, so
+        that they have settled by the piece's first frame and the seam does not show.
         """
         return 0
 

@@ -152,6 +152,7 @@ class MaskFile(Stage):
     name = "mask"
     params = (Param("path", str, Param.REQUIRED, "mask video or image (white = region)", primary=True),)
     produces_masks = True
+    splittable = False  # its frames are read from the mask's start
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 from conftest import ctrl_c_enabled, make_video, no_leftovers, probe
 
 from streamstyle import errors
-from streamstyle.batch import plan_jobs
+from streamstyle.batch import BatchSettings, Job, plan_jobs
+from streamstyle.batch.pieces import Piece, keep_matching_pieces, pieces_folder, split_job
 from streamstyle.temporal.flow import correspondence, gray
 from streamstyle.temporal.metrics import pair_error
 
@@ -223,3 +225,25 @@ def test_a_stopped_split_run_resumes_from_its_finished_pieces(tiny_filter: Path,
     frames = int(again.stdout.splitlines()[1].split()[1])
     assert frames <= 300, "the finished first piece is not redone"
     assert probe(out / "long.tiny.mp4")["frames"] == 450 and sorted(p.name for p in out.iterdir()) == ["long.tiny.mp4"]
+
+
+def test_pieces_left_for_other_settings_or_cuts_are_not_reused(tmp_path: Path) -> None:
+    make_video(tmp_path / "long.mp4", frames=90, size=(64, 48), rate=30, key_every=30)
+    (tmp_path / "out").mkdir()
+    job = Job(tmp_path / "long.mp4", tmp_path / "out" / "long.tiny.mp4")
+    settings = BatchSettings("stylize=tiny")
+    pieces = split_job(job, 1, settings.graph)
+    assert len(pieces) == 3 and sum(piece.frames for piece in pieces) == 90
+    assert pieces[0].label.startswith("piece 1 of 3 (from 0.0 s to ") and pieces[2].label.endswith(" to the end)")
+    keep_matching_pieces(pieces, settings)
+    pieces[0].path.write_bytes(b"a finished piece")
+    keep_matching_pieces(pieces, settings)
+    assert pieces[0].path.exists(), "the same run again: kept"
+    keep_matching_pieces(pieces, replace(settings, stability=0.5))
+    assert not pieces[0].path.exists(), "other settings: discarded"
+    pieces[0].path.write_bytes(b"a finished piece")
+    keep_matching_pieces(split_job(job, 1.5, settings.graph), settings)
+    assert not pieces[0].path.exists(), "other cuts: discarded"
+    keep_matching_pieces([Piece(job, 0, 1)], settings)
+    assert not pieces_folder(job.output).exists(), "a whole run leaves no pieces folder"
+    assert len(split_job(job, 1, "mask=matte.mp4,stylize=tiny")) == 1, "a mask video is read from its start"
