@@ -1,6 +1,7 @@
 """Running a batch's jobs on Ray: one actor per GPU (or per N CPU cores), each file or piece of a file a Ray actor task.
 
-An actor keeps its process, its device and the compiled kernels warm from one task to the next.
+An actor keeps its process, its device and the filters' checked weights from one task to the next
+(each task builds its stages again; compiled graphs then come from inductor's caches).
 Long files are cut into pieces (:mod:`streamstyle.batch.pieces`) that run on several actors at
 once; this process joins a file's pieces when the last one is done. A task whose worker dies is
 retried by Ray on a restarted actor (``max_task_retries``); it never leaves a partial output,
