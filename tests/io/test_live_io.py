@@ -28,6 +28,7 @@ from streamstyle import open_source, stylize_file
 from streamstyle.controls import LiveControls, StyleSwitch
 from streamstyle.errors import InputNotFoundError, InvalidMediaError, StreamError
 from streamstyle.files import InputOptions
+from streamstyle.filters import find_filter
 from streamstyle.frames import FrameBatch
 from streamstyle.io.camera import OpenCVCamera
 from streamstyle.io.location import locate
@@ -389,6 +390,8 @@ def test_camera_on_a_cpu_takes_the_light_filters_by_default(tmp_path: Path, monk
     command = ["streamstyle", "camera", source, "-o", str(tmp_path / "cam.mp4"), "--device", "cpu", "--scale", "1"]
     result = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "styles: quick (-s NAME for others)" in result.stderr
+    line = next(line for line in result.stderr.splitlines() if line.startswith("styles: "))
+    names = line.removeprefix("styles: ").removesuffix(" (-s NAME for others)").split(", ")
+    assert "quick" in names and "heavy" not in names and all(find_filter(name).light for name in names), line
     listed = subprocess.run(["streamstyle", "filters"], capture_output=True, text=True, env=child_env(), timeout=60)
     assert "[johnson_in, light]" in listed.stdout and "[johnson_in]" in listed.stdout
