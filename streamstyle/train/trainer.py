@@ -33,6 +33,7 @@ from streamstyle.errors import InvalidOptionError, TrainingError
 from streamstyle.filters import METADATA_FILE, SCHEMA_VERSION, Filter
 from streamstyle.models import StyleBankNet, build_model, count_parameters
 from streamstyle.train.data import ContentImages
+from streamstyle.train.evaluate import MOTIF_SCALES
 from streamstyle.train.gatys import read_image
 from streamstyle.train.losses import LossWeights, PerceptualLoss
 from streamstyle.train.vgg import load_loss_network
@@ -355,10 +356,7 @@ class Trainer:
         weights = folder / "weights.safetensors"
         state = {key: value.detach().float().contiguous().cpu() for key, value in self.model.state_dict().items()}
         save_file(state, str(weights))
-        with Image.open(config.style_images[-1]) as style:
-            thumbnail = style.convert("RGB")
-            thumbnail.thumbnail((256, 256))
-            thumbnail.save(folder / "style.jpg", quality=90)
+        save_painting(config.style_images[-1], folder / "style.jpg", config.style_size)
         preview_source = SAMPLE_PHOTO if SAMPLE_PHOTO.is_file() else self.data.files[0]
         preview = self.stylise(read_image(preview_source, 640))[0].permute(1, 2, 0).numpy()
         Image.fromarray(preview).save(folder / "preview.jpg", quality=90)
@@ -412,6 +410,15 @@ class Phase:
     steps: int
     parameters: list[nn.Parameter]
     loss: Callable[[Callable[..., torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]
+
+
+def save_painting(painting: Path, destination: Path, style_size: int) -> None:
+    """Keep the painting in the filter at the sizes ``streamstyle evaluate`` compares with (:data:`MOTIF_SCALES`
+    times the training size, long side), so a filter is scored against what it learnt, not a blurred thumbnail."""
+    with Image.open(painting) as image:
+        rgb = image.convert("RGB")
+    rgb.thumbnail((max(MOTIF_SCALES) * style_size,) * 2, Image.LANCZOS)
+    rgb.save(destination, quality=92)
 
 
 def bank_names(style_images: tuple[Path, ...]) -> list[str]:

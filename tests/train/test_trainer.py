@@ -57,13 +57,17 @@ def config(setup: dict[str, Path], name: str, **changes: object) -> TrainConfig:
 
 
 def test_losses_fall_and_the_filter_is_complete(setup: dict[str, Path]) -> None:
-    trainer = Trainer(config(setup, "falls", iterations=30))
+    painting = setup["root"] / "large_style.png"
+    Image.fromarray(moving_pattern(50, 300, 200)[:, ::-1]).save(painting)
+    trainer = Trainer(config(setup, "falls", iterations=30, style_images=(painting,)))
     totals: list[float] = []
     folder = trainer.run(lambda step, terms: totals.append(terms["total"]))
     assert np.mean(totals[-5:]) < 0.7 * np.mean(totals[:5])
     item = Filter.from_folder(folder)
     assert item.recipe["iterations"] == 30 and item.recipe["trainer"] == "streamstyle train"
     assert item.style_image is not None and item.preview is not None
+    with Image.open(item.style_image) as kept:  # what evaluate compares with: the painting at 1x and 2x 64 px
+        assert max(kept.size) == 2 * 64
     work = setup["root"] / "runs" / "falls"
     assert (work / "loss_curve.png").is_file() and (work / "preview_000030.jpg").is_file()
     assert len((work / "losses.csv").read_text().splitlines()) == 31
