@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from streamstyle.errors import InvalidOptionError
+from streamstyle.filters import find_filter
 from streamstyle.frames import FrameBatch
 from streamstyle.stages.base import RunShape, Stage
 from streamstyle.stages.stylize import REGIONS, Stylize
@@ -31,7 +32,8 @@ class LiveControls:
     """What a live run uses now; a key handler changes it from another thread.
 
     Args:
-        styles: filter names, in the order ``n``/``p`` cycle through them.
+        styles: filter names, in the order ``n``/``p`` cycle through them (a :class:`StyleSwitch`
+            replaces a StyleBank filter's name by its banks).
         strength: 0 = original, 1 = fully stylised.
         region: ``all``, ``foreground`` or ``background``.
         regions: whether a segment stage gives masks, so the region can change.
@@ -93,7 +95,8 @@ class StyleSwitch(Stage):
     """Stylise with the filter, strength and region that ``controls`` hold at each batch.
 
     Args:
-        controls: the live settings; its ``styles`` are all loaded here.
+        controls: the live settings; its ``styles`` are all loaded here, a StyleBank filter's name
+            replaced by one look per bank (``stylebank:wave``).
         scale: processing scale of every filter (see :class:`~streamstyle.stages.Stylize`); change
             it with :meth:`set_scale`.
     """
@@ -104,7 +107,14 @@ class StyleSwitch(Stage):
         if not controls.styles:
             raise InvalidOptionError("live controls need at least one style")
         self.controls = controls
-        self.stylizers = [Stylize(style, scale=scale, compile=controls.compile) for style in controls.styles]
+        self.stylizers: list[Stylize] = []
+        looks: list[str] = []
+        for style in controls.styles:  # a StyleBank filter: one look per bank, so n/p step through its banks
+            item = find_filter(style)
+            banks = list(item.options.get("styles", ())) if item.architecture == "stylebank" else [""]
+            self.stylizers += [Stylize(item, bank=bank, compile=controls.compile) for bank in banks]
+            looks += [f"{style}:{bank}" if bank else style for bank in banks]
+        controls.styles = looks
         self.set_scale(scale)
 
     def set_scale(self, scale: float) -> None:

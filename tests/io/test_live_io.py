@@ -333,10 +333,17 @@ def test_styles_switch_while_running(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert stopped == [True]
 
 
-def switch_time_base():
-    from fractions import Fraction
-
-    return Fraction(1, 25)
+def test_a_stylebank_filter_switches_bank_by_bank() -> None:
+    controls = LiveControls(["stylebank"], compile="off")  # the bundled filter of six banks
+    switch = StyleSwitch(controls)
+    banks = find_filter("stylebank").options["styles"]
+    assert len(banks) == 6 and controls.styles == [f"stylebank:{bank}" for bank in banks]
+    pixels = torch.from_numpy(moving_pattern(3, 64, 48)).permute(2, 0, 1)[None]
+    batch = FrameBatch(pixels=pixels, pts=torch.zeros(1, dtype=torch.int64), time_base=Fraction(1, 25))
+    first = switch(batch).pixels
+    controls.handle_key(ord("n"))
+    second = switch(batch).pixels
+    assert controls.style == f"stylebank:{banks[1]}" and not torch.equal(first, second)
 
 
 def test_quit_key_ends_a_live_run_cleanly(tiny_filter: Path, tmp_path: Path) -> None:
