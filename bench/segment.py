@@ -3,15 +3,15 @@
 Measured side by side in one run (round-robin over the configurations, median of the rounds),
 at 640x360 and 1280x720, segmenter at its default 520 px short side (capped at the frame's),
 random weights (no pretrained weights exist offline; speed does not depend on them), and a
-random-weight johnson_in filter for ``stylize=...:region=background``.
+random-weight johnson_in filter for ``stylize=...:region=background``. Each segmenter also runs
+in the NCHW memory format, to show what channels_last (the stage's layout) gains.
 
-    python bench/segment.py [--device cpu] [--rounds 3] [--batch-size 1]
+    python bench/segment.py [--device cpu] [--precision auto] [--rounds 3] [--batch-size 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +22,7 @@ import torch
 
 from streamstyle import FrameBatch, Stylize
 from streamstyle.benchmark import write_random_filter
+from streamstyle.device import cpu_name, resolve_precision
 from streamstyle.stages import Segment, Stage
 from streamstyle.stages.segmenters import SEGMENTERS
 
@@ -39,15 +40,23 @@ def run_ms(stages: list[Stage], batch: FrameBatch) -> float:
     return (time.perf_counter() - start) * 1000 / len(batch)
 
 
+def in_nchw(segment: Segment) -> Segment:
+    """``segment`` with its network in the NCHW memory format, fed NCHW frames."""
+    network = segment.segmenter.model.to(memory_format=torch.contiguous_format)
+    network.register_forward_pre_hook(lambda _module, args: (args[0].contiguous(),))
+    return segment
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", help="auto (the pipeline's choice), fp32, bf16, fp16")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1)
     args = parser.parse_args()
     device = torch.device(args.device)
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
+    dtype = resolve_precision(args.precision, device)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else cpu_name()
     print(f"# {name}, torch {torch.__version__}, {torch.get_num_threads()} threads, {dtype}, batch {args.batch_size}")
     with tempfile.TemporaryDirectory() as scratch:
         style = write_random_filter(Path(scratch) / "random_johnson_in")
@@ -60,6 +69,8 @@ def main() -> None:
             for model in SEGMENTERS:
                 segment = Segment(model=model, size=min(520, height), weights="random").to(device, dtype)
                 configs[f"{model} alone"] = [segment]
+                nchw = Segment(model=model, size=min(520, height), weights="random").to(device, dtype)
+                configs[f"{model} alone, NCHW"] = [in_nchw(nchw)]
                 configs[f"{model} + stylize"] = [segment, stylize]
             times: dict[str, list[float]] = {label: [] for label in configs}
             for stages in configs.values():

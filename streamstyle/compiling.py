@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 
 CompileMode = Literal["auto", "on", "off"]
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
-COLD_COMPILE_SECONDS = 6.0
-"""What a first compile is assumed to cost when none was recorded: twice the 3 s measured for johnson_in at
-640x360 in bf16 on 2 idle Xeon cores (fp32: 12.5 s; warm: 0.7-2.7 s)."""
+COLD_COMPILE_SECONDS = 20.0
+"""What a first compile is assumed to cost when none was recorded: johnson_in at 640x360 in bf16 took 21 s with
+an empty cache on 2 idle Xeon cores (a warm cache: 2.7 s)."""
+WARM_SHARE = 0.15
+"""A compile with the cache that a first compile left, as a share of that first one (2.7 s against 21 s above)."""
 ASSUMED_SPEEDUP = 2.5
 """Compiled against eager on the CPU, model only (johnson_in at 640x360 in bf16 on 2 Xeon cores: 2.9x)."""
 
@@ -45,6 +47,21 @@ def parse_compile_mode(text: str) -> str:
     return text
 
 
+def use_cache_folder() -> None:
+    """Put inductor's on-disk cache in :func:`cache_folder` unless the user chose a folder.
+
+    Importing ``torch._dynamo`` already sets ``TORCHINDUCTOR_CACHE_DIR`` to torch's default (a folder in
+    ``/tmp``, lost on reboot), so that value counts as unchosen; inductor's memoised paths are cleared.
+    """
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    from torch._inductor.utils import clear_caches
+
+    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if chosen is None or os.path.abspath(chosen) == os.path.abspath(default_cache_dir()):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_folder() / "inductor")
+        clear_caches()
+
+
 def worth_compiling(key: str, *, frames_left: int, eager_seconds: float) -> bool:
     """Whether compiling pays for itself: the eager time it saves on ``frames_left`` frames of ``eager_seconds``
     each exceeds the compile time recorded for ``key`` (see :func:`compile_key`), or a cold compile's."""
@@ -57,7 +74,8 @@ class CompiledNetwork:
 
     Args:
         network: the eager network (kept, for the fallback).
-        key: names the network and its weights in the compile-time record (e.g. the weights' sha256).
+        key: names the network's graph in the compile-time record (architecture and options: inductor's
+            cache holds graphs, so filters of one architecture share a compile).
     """
 
     def __init__(self, network: nn.Module, key: str) -> None:
@@ -74,7 +92,7 @@ class CompiledNetwork:
         started = time.perf_counter()
         try:
             if self._compiled is None:
-                os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_folder() / "inductor"))
+                use_cache_folder()
                 logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime" noise
                 self._compiled = torch.compile(self.network, dynamic=False)
             result = self._compiled(frames)
@@ -106,8 +124,13 @@ def _recorded_seconds() -> dict[str, float]:
 
 
 def _record_seconds(key: str, seconds: float) -> None:
-    """Remember the last compile time of ``key`` (best effort: a cache that cannot be written is no error)."""
-    record = _recorded_seconds() | {key: round(seconds, 2)}
+    """Remember what the next compile of ``key`` will cost (best effort: a cache that cannot be written is no error).
+
+    After a first compile the cache holds the graph, so the next one costs a warm compile: estimated from the first
+    by :data:`WARM_SHARE`, and measured once it happens.
+    """
+    recorded = _recorded_seconds()
+    record = recorded | {key: round(seconds if key in recorded else seconds * WARM_SHARE, 2)}
     try:
         _record_path().parent.mkdir(parents=True, exist_ok=True)
         temporary = _record_path().with_suffix(f".{os.getpid()}.tmp")

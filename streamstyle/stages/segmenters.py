@@ -16,7 +16,6 @@ from urllib.error import URLError
 
 import torch
 from torch import nn
-from torchvision.models import get_model_builder, get_model_weights
 
 from streamstyle.checksum import file_sha256
 from streamstyle.errors import InvalidOptionError, WeightsUnavailableError
@@ -81,6 +80,8 @@ def load_segmenter(name: str, *, weights: str | Path | None = None) -> Segmenter
     """
     if name not in SEGMENTERS:
         raise InvalidOptionError(f"unknown segmenter {name!r}; use one of: {', '.join(SEGMENTERS)}")
+    from torchvision.models import get_model_builder, get_model_weights  # 1.6 s: only where a segmenter runs
+
     official = get_model_weights(name).DEFAULT
     options = {"weights": None, "weights_backbone": None, "num_classes": len(official.meta["categories"])}
     if name.startswith("deeplabv3"):

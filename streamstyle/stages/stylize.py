@@ -184,7 +184,9 @@ class Stylize(Stage):
             return self._compiled(frames)
         if self._eager_chosen:
             return self.model(frames)
-        key = f"{self.filter.sha256}:{self.bank}"
+        # inductor caches a graph, not weights: every filter of one architecture shares its compile
+        options = {k: v for k, v in self.filter.options.items() if k != "styles"}  # one bank runs, whatever the others
+        key = f"{self.filter.architecture}{sorted(options.items())}"
         if self.compile == "on" or self._compiles_at_once:  # auto: live or endless inputs pay for it
             self._compiled = CompiledNetwork(self.model, key)
             return self._compiled(frames)

@@ -100,3 +100,40 @@ def test_compile_from_the_command_line_and_the_graph(tiny_filter: Path, tmp_path
         assert probe(out)["frames"] == 10
     refused = run(clip, "-s", "tiny", "--compile", "maybe")
     assert refused.exit_code == 2 and "auto, on, off" in refused.output
+
+
+def test_the_compile_cache_lives_in_the_users_cache_folder(
+    tiny_filter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    # importing torch._dynamo sets the variable to torch's /tmp default: that is no choice of the user's
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    torch._dynamo.reset()
+    compiled = Stylize("tiny", compile="on").to(CPU_DEVICE, torch.float32)
+    stylised(compiled, batch_of(80, 40))
+    assert compiled.compiled is not None and not compiled.compiled.failed
+    inductor = tmp_path / "cache" / "streamstyle" / "inductor"
+    assert inductor.is_dir() and any(inductor.rglob("*.so")), "compiled kernels are kept in ~/.cache/streamstyle"
+    assert (tmp_path / "cache" / "streamstyle" / "compile_seconds.json").is_file()
+
+
+def test_after_a_first_compile_the_record_expects_a_warm_one(tiny_filter: Path, tmp_path: Path) -> None:
+    import json
+
+    from streamstyle.compiling import WARM_SHARE
+
+    record = tmp_path / "cache" / "streamstyle" / "compile_seconds.json"
+    first = Stylize("tiny", compile="on").to(CPU_DEVICE, torch.float32)
+    stylised(first, batch_of(64, 48, 1))
+    assert first.compiled is not None and not first.compiled.failed
+    (cold,) = first.compiled.compile_seconds.values()
+    (expected,) = json.loads(record.read_text()).values()
+    assert expected == pytest.approx(cold * WARM_SHARE, abs=0.01), "the cache now holds the graph"
+    torch._dynamo.reset()
+    second = Stylize("tiny", compile="on").to(CPU_DEVICE, torch.float32)
+    stylised(second, batch_of(64, 48, 1))
+    assert second.compiled is not None
+    (warm,) = second.compiled.compile_seconds.values()
+    (measured,) = json.loads(record.read_text()).values()
+    assert measured == pytest.approx(warm, abs=0.01), "a second compile records what it measured"
