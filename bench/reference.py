@@ -2,6 +2,7 @@
 
     python bench/reference.py [FILTER ...] [--size 512] [--gatys-images 0]
     python bench/reference.py starry wave --images ../shared/data/content/bsds500/test --limit 50 --gatys-images 2
+    python bench/reference.py stylebank:wave stylebank:scream   # banks of a StyleBank filter
 
 For each filter (and his network of the same painting, where there is one: wave, scream, udnie)
 prints the mean content, style and motif distance of the outputs (``streamstyle evaluate``'s
@@ -9,9 +10,10 @@ measures, unweighted; the motif distance sees the painting's large shapes, which
 distance barely does) on the classic content images or ``--images``, each measured against our
 filter's style image at the size it was trained with, so both networks are scored by the same
 yardstick; with ``--gatys-images K``, also Gatys optimisation (L-BFGS, the filter's loss) on the
-first K images, the quality a feed-forward network approximates. His networks live in ../shared/data/reference
-and are comparison-only: this script reads them in place and never converts or ships them.
-Also writes side-by-side images (content | ours | his) to --out for looking at.
+first K images, the quality a feed-forward network approximates. A StyleBank filter's bank,
+``FILTER:BANK``, is measured against the painting of the bundled filter named like the bank.
+His networks live in ../shared/data/reference and are comparison-only: this script reads them in
+place and never converts or ships them. Also writes side-by-side images (content | ours | his) to --out for looking at.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 
 from streamstyle.benchmark import psnr
 from streamstyle.filters import find_filter
+from streamstyle.models.stylebank import SingleStyleNet
 from streamstyle.train.evaluate import Scores, filter_loss, motif_loss, score_gatys, score_network
 from streamstyle.train.gatys import read_image
 
@@ -143,12 +146,17 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{'painting':<8} {'network':<22} {'content':>9} {'style':>9} {'motif':>9} {'s/image':>8}")
     for ours in args.filters:
-        item = find_filter(ours)
-        loss = filter_loss(item, args.vgg, torch.device("cpu"))
-        motifs = motif_loss(item, loss)
-        networks = {f"streamstyle {ours}": item.load_model().eval()}
-        if ours in PAIRS:
-            networks[f"Engstrom {PAIRS[ours][10:]}"] = load_engstrom(PAIRS[ours])
+        name, _, bank = ours.partition(":")
+        item = find_filter(name)
+        model = item.load_model().eval()
+        painting = find_filter(bank).style_image if bank else None
+        if bank:
+            model = SingleStyleNet(model, bank)
+        loss = filter_loss(item, args.vgg, torch.device("cpu"), style_image=painting)
+        motifs = motif_loss(item, loss, style_image=painting)
+        networks = {f"streamstyle {ours}": model}
+        if (pair := bank or name) in PAIRS:
+            networks[f"Engstrom {PAIRS[pair][10:]}"] = load_engstrom(PAIRS[pair])
         for label, network in networks.items():
             started = time.perf_counter()
             scores = score_network(network, files, loss, motifs, size=args.size)
@@ -164,7 +172,7 @@ def main() -> None:
                 scores = score_network(network, gatys, loss, motifs, size=args.size)
                 print(f"{ours:<8} {label + f', same {len(gatys)}':<22} {figures(scores)}")
         grid = side_by_side(files[:3], list(networks.values()), 384)
-        Image.fromarray(grid).save(args.out / f"{ours}.jpg", quality=90)
+        Image.fromarray(grid).save(args.out / f"{ours.replace(':', '-')}.jpg", quality=90)
     print(f"side by side (content | streamstyle | Engstrom): {args.out}/")
 
 
