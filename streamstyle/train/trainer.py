@@ -325,16 +325,16 @@ class Trainer:
         _truncate_log(self.work / LOSS_LOG, self.step)
 
     @torch.no_grad()
-    def stylise(self, images: torch.Tensor) -> torch.Tensor:
+    def stylise(self, images: torch.Tensor, bank: str | None = None) -> torch.Tensor:
         """Run the network in eval mode on RGB ``(N, 3, H, W)`` in [0, 255]; returns uint8.
 
-        A StyleBank shows its newest bank.
+        A StyleBank shows ``bank``, by default its newest (the one in training).
         """
         self.model.eval()
         try:
             frames = images.to(self.device)
             out = (
-                self.model(frames, self.model.styles[-1])
+                self.model(frames, bank or self.model.styles[-1])
                 if isinstance(self.model, StyleBankNet)
                 else self.model(frames)
             )
@@ -356,9 +356,13 @@ class Trainer:
         weights = folder / "weights.safetensors"
         state = {key: value.detach().float().contiguous().cpu() for key, value in self.model.state_dict().items()}
         save_file(state, str(weights))
-        save_painting(config.style_images[-1], folder / "style.jpg", config.style_size)
+        # what `stylize` gives without options: a StyleBank's first bank, whose painting an extended filter keeps
+        default_bank = self.model.styles[0] if isinstance(self.model, StyleBankNet) else None
+        base = config.base_filter if self._bank else None
+        painting = Filter.from_folder(base).style_image if base is not None else None
+        save_painting(painting or config.style_images[0], folder / "style.jpg", config.style_size)
         preview_source = SAMPLE_PHOTO if SAMPLE_PHOTO.is_file() else self.data.files[0]
-        preview = self.stylise(read_image(preview_source, 640))[0].permute(1, 2, 0).numpy()
+        preview = self.stylise(read_image(preview_source, 640), default_bank)[0].permute(1, 2, 0).numpy()
         Image.fromarray(preview).save(folder / "preview.jpg", quality=90)
         credit = config.credit
         metadata = {

@@ -151,7 +151,10 @@ def test_stylebank_two_steps_and_add_style_keeps_other_banks(setup: dict[str, Pa
     extended = Trainer(config(setup, "bank2", architecture="stylebank", arch_options={}, iterations=3,
                               style_images=(second,), base_filter=folder))  # fmt: skip
     assert [p.name for p in extended.phases] == ["bank second"]
-    grown = Filter.from_folder(extended.run()).load_model().state_dict()
+    grown_folder = extended.run()
+    grown = Filter.from_folder(grown_folder).load_model().state_dict()
+    with Image.open(folder / "style.jpg") as first, Image.open(grown_folder / "style.jpg") as kept:
+        assert np.abs(np.asarray(first, float) - np.asarray(kept, float)).mean() < 3, "the first bank's painting"
     assert all(torch.equal(value, grown[key]) for key, value in final.items()), "old banks and shared parts unchanged"
     assert any(key.startswith("banks.second.") for key in grown)
     frames = torch.rand(1, 3, 32, 32) * 255
