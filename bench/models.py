@@ -79,9 +79,8 @@ def main() -> None:
     for dtype in precisions:
         for width, height in args.sizes:
             frames = torch.rand(args.batch_size, 3, height, width, device=device, dtype=dtype) * 255
-            memory = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-            frames = frames.contiguous(memory_format=memory)
-            ready = {n: m.to(device=device, dtype=dtype, memory_format=memory) for n, m in models.items()}
+            frames = frames.contiguous(memory_format=torch.channels_last)  # the layout stylize runs them in
+            ready = {n: m.to(device=device, dtype=dtype, memory_format=torch.channels_last) for n, m in models.items()}
             times: dict[str, list[float]] = {n: [] for n in ready}
             for m in ready.values():
                 time_round(m, frames)  # warm-up

@@ -58,7 +58,8 @@ class Figures:
     precision's line for the ratio. ``compiled_*`` are the model-only figures of the network
     compiled (:mod:`streamstyle.compiling`): its speed, the seconds its first call took (the
     compile, from the cache if warm) and the PSNR of its output against eager's; ``gflops`` is
-    the network's arithmetic per frame.
+    the network's arithmetic per frame and ``peak_gflops`` the matmul peak measured next to its
+    model-only figures (the larger of one just before and one just after: a CPU's speed drifts).
     """
 
     network: str
@@ -75,11 +76,12 @@ class Figures:
     compile_seconds: float | None = None
     compiled_psnr: float | None = None
     gflops: float | None = None
+    peak_gflops: float | None = None
 
-    def share_of_peak(self, peak_gflops: float, *, compiled: bool = True) -> float | None:
-        """The network's arithmetic rate (model only) as a fraction of a matmul peak."""
+    def share_of_peak(self, *, compiled: bool = True) -> float | None:
+        """The network's arithmetic rate (model only) as a fraction of the matmul peak measured next to it."""
         fps = self.compiled_fps if compiled else self.model_fps
-        return fps * self.gflops / peak_gflops if fps and self.gflops else None
+        return fps * self.gflops / self.peak_gflops if fps and self.gflops and self.peak_gflops else None
 
     @property
     def speedup(self) -> float | None:
@@ -144,13 +146,13 @@ def model_fps(
 
     Args:
         frame: RGB ``(3, H, W)`` uint8; the batch is copies of it.
-        compiled: run it compiled (channels_last), as ``stylize``'s ``compile=on`` does.
+        compiled: run it compiled, as ``stylize``'s ``compile=on`` does (both channels_last, as ``stylize`` runs).
 
     Returns:
         The speed, the output for ``frame`` as uint8 on the CPU, and the seconds of the first
         call (the warm-up: for a compiled model, the compile).
     """
-    memory = torch.channels_last if device.type == "cuda" or compiled else torch.contiguous_format
+    memory = torch.channels_last
     model = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=memory).eval()  # ours stays fp32
     pixels = frame.to(device=device, dtype=dtype).expand(batch, -1, -1, -1).contiguous(memory_format=memory)
     network = CompiledNetwork(model, "bench") if compiled else model
@@ -265,6 +267,7 @@ def run_benchmark(
                 gflops = network_gflops(model, frame)
                 for precision, dtype in dtypes.items():
                     _notify(on_step, f"{label} {precision} model only")
+                    peak = matmul_peak_gflops(target, dtype)
                     speed, output, _ = model_fps(model, frame, target, dtype, batch, frames)
                     compiled: dict[str, float | None] = {"compiled_fps": None}
                     if compile:
@@ -272,6 +275,7 @@ def run_benchmark(
                         fast, fast_output, first = model_fps(model, frame, target, dtype, batch, frames, compiled=True)
                         compiled = {"compiled_fps": fast, "compile_seconds": first,
                                     "compiled_psnr": psnr(fast_output, output)}  # fmt: skip
+                    compiled["peak_gflops"] = max(peak, matmul_peak_gflops(target, dtype))
                     if dtype == torch.float32 and reference is None:
                         reference = output
                     quality = None

@@ -3,10 +3,10 @@
 A compiled network gets one graph per frame size (``dynamic=False``; a new size compiles
 anew, which is what inductor on the CPU handles reliably). Inductor's cache lives in the
 user's cache folder (:func:`cache_folder`), so a later run of the same network and size
-starts in a fraction of the first compile. How long compiling took is recorded per network
-and size, so ``auto`` can weigh the next compile against the time it saves
-(:func:`worth_compiling`). Compiling is a speed-up, never a new way to fail: any error falls
-back to the eager network with one warning.
+starts in a fraction of the first compile. How long compiling took, and how much faster the
+compiled network ran than eager, are recorded per network and size, so ``auto`` can weigh the
+next compile against the time it saves (:func:`worth_compiling`). Compiling is a speed-up,
+never a new way to fail: any error falls back to the eager network with one warning.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ COLD_COMPILE_SECONDS = 20.0
 an empty cache on 2 idle Xeon cores (a warm cache: 2.7 s)."""
 WARM_SHARE = 0.15
 """A compile with the cache that a first compile left, as a share of that first one (2.7 s against 21 s above)."""
-ASSUMED_SPEEDUP = 2.5
-"""Compiled against eager on the CPU, model only (johnson_in at 640x360 in bf16 on 2 Xeon cores: 2.9x)."""
+ASSUMED_SPEEDUP = 1.3
+"""Compiled against eager where none was measured yet. Model only on 2 Xeon cores in bf16, eager with channels_last
+GroupNorm: johnson_in 1.07-1.13x, stylebank and starry_light 1.7-2.2x (``streamstyle bench``)."""
 
 
 def cache_folder() -> Path:
@@ -64,9 +65,16 @@ def use_cache_folder() -> None:
 
 def worth_compiling(key: str, *, frames_left: int, eager_seconds: float) -> bool:
     """Whether compiling pays for itself: the eager time it saves on ``frames_left`` frames of ``eager_seconds``
-    each exceeds the compile time recorded for ``key`` (see :func:`compile_key`), or a cold compile's."""
-    saved = frames_left * eager_seconds * (1 - 1 / ASSUMED_SPEEDUP)
-    return saved > _recorded_seconds().get(key, COLD_COMPILE_SECONDS)
+    each, at the speed-up measured for ``key`` (see :func:`compile_key`) or :data:`ASSUMED_SPEEDUP`, exceeds the
+    compile time recorded for it, or a cold compile's."""
+    speedup = _read_record(SPEEDUPS).get(key, ASSUMED_SPEEDUP)
+    saved = frames_left * eager_seconds * (1 - 1 / speedup) if speedup > 1 else 0.0
+    return saved > _read_record(SECONDS).get(key, COLD_COMPILE_SECONDS)
+
+
+def record_speedup(key: str, speedup: float) -> None:
+    """Remember how many times as fast as eager the compiled network of ``key`` ran (for :func:`worth_compiling`)."""
+    _write_record(SPEEDUPS, key, round(speedup, 3))
 
 
 class CompiledNetwork:
@@ -112,29 +120,34 @@ def compile_key(network_key: str, frames: torch.Tensor) -> str:
     return f"{network_key}:{'x'.join(map(str, frames.shape))}:{frames.dtype}"
 
 
-def _record_path() -> Path:
-    return cache_folder() / "compile_seconds.json"
+SECONDS = "compile_seconds.json"
+SPEEDUPS = "compile_speedups.json"
 
 
-def _recorded_seconds() -> dict[str, float]:
+def _read_record(name: str) -> dict[str, float]:
     try:
-        return {str(k): float(v) for k, v in json.loads(_record_path().read_text()).items()}
-    except (OSError, ValueError, AttributeError):
+        return {str(k): float(v) for k, v in json.loads((cache_folder() / name).read_text()).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
         return {}
 
 
+def _write_record(name: str, key: str, value: float) -> None:
+    """Set ``key`` in the record ``name`` (best effort: a cache that cannot be written is no error)."""
+    path = cache_folder() / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(_read_record(name) | {key: value}, indent=0, sort_keys=True))
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
 def _record_seconds(key: str, seconds: float) -> None:
-    """Remember what the next compile of ``key`` will cost (best effort: a cache that cannot be written is no error).
+    """Remember what the next compile of ``key`` will cost.
 
     After a first compile the cache holds the graph, so the next one costs a warm compile: estimated from the first
     by :data:`WARM_SHARE`, and measured once it happens.
     """
-    recorded = _recorded_seconds()
-    record = recorded | {key: round(seconds if key in recorded else seconds * WARM_SHARE, 2)}
-    try:
-        _record_path().parent.mkdir(parents=True, exist_ok=True)
-        temporary = _record_path().with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(record, indent=0, sort_keys=True))
-        os.replace(temporary, _record_path())
-    except OSError:
-        pass
+    first = key not in _read_record(SECONDS)
+    _write_record(SECONDS, key, round(seconds * WARM_SHARE if first else seconds, 2))

@@ -24,6 +24,7 @@ from streamstyle.batch.pieces import Piece, auto_piece_seconds
 from streamstyle.batch.plan import BatchSettings, Job
 from streamstyle.errors import BackendUnavailableError
 from streamstyle.filters import FILTER_PATH_VARIABLE
+from streamstyle.heap import keep_freed_memory
 
 RETRIES = 2
 """How often Ray restarts a dead worker and reruns its job before the job counts as failed."""
@@ -36,6 +37,7 @@ class _Worker:
         import torch
 
         torch.set_num_threads(threads)
+        keep_freed_memory()  # the actor's process is its own: frames reuse freed memory, as on the command line
         self.settings = settings
 
     def run(self, piece: Piece) -> JobResult:

@@ -11,6 +11,7 @@ import sys
 from types import FrameType
 from typing import Any
 
+from streamstyle.heap import keep_freed_memory
 from streamstyle.interrupts import INTERRUPTS
 
 __all__ = ["console", "main"]
@@ -19,7 +20,7 @@ EXIT_INTERRUPTED = 130
 
 
 def console() -> None:
-    """The console script: :func:`main`; SIGTERM acts as Ctrl-C, also while the command loads.
+    """The console script: :func:`main`; SIGTERM acts as Ctrl-C, also while the command loads; freed memory is kept.
 
     Only the first interrupt counts: it stops the job, which then finishes its output; further
     ones are ignored (signals ignored by the caller, as for background jobs, stay ignored).
@@ -27,6 +28,7 @@ def console() -> None:
     for number in INTERRUPTS:
         if signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, _interrupt_once)
+    keep_freed_memory()  # the command owns its process: frames reuse freed memory (streamstyle.heap)
     try:
         from streamstyle.cli.app import main
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ import click
 import torch
 from tqdm import tqdm
 
-from streamstyle.benchmark import LIGHTEST, SIZES, Figures, matmul_peak_gflops, run_benchmark
+from streamstyle.benchmark import LIGHTEST, SIZES, Figures, run_benchmark
 from streamstyle.cli.params import _parse_list, _parse_sizes
 from streamstyle.device import PRECISIONS, cpu_name, resolve_device, resolve_precision
 from streamstyle.errors import InvalidOptionError
@@ -93,11 +93,11 @@ def bench(
     name = _device_name(target)
     click.echo(f"# {name}; torch {torch.__version__}; {torch.get_num_threads()} CPU threads; batch "
                f"{options['batch_size'] or (4 if cuda else 1)}")  # fmt: skip
-    peaks = {p: matmul_peak_gflops(target, resolve_precision(p, target)) for p in precisions}
-    click.echo("# matmul peak (2048x2048): " + ", ".join(f"{p} {peak:.0f} GFLOP/s" for p, peak in peaks.items()))
+    click.echo("# % peak: the model-only fps (compiled where measured) x GFLOPs per frame against the matmul peak "
+               "(2048x2048, GFLOP/s) measured next to it")  # fmt: skip
     steps = " ".join(f"{step:>8}" for step in STEPS)
     click.echo(f"{'network':<14}{'weights':<8}{'size':>10} {'prec':>5} {'model fps':>10} {'PSNR':>7} "
-               f"{'compiled':>9} {'compile s':>9} {'c/e PSNR':>8} {'% peak':>7} {'file fps':>9} "
+               f"{'compiled':>9} {'compile s':>9} {'c/e PSNR':>8} {'% peak':>7} {'peak':>7} {'file fps':>9} "
                f"{'naive fps':>10} {'file/naive':>10}  ms/frame:{steps}  slowest")  # fmt: skip
     total = len(networks) * len(sizes) * len(precisions)
     with tqdm(total=total, unit="line", disable=not sys.stderr.isatty(), dynamic_ncols=True) as progress:
@@ -106,14 +106,14 @@ def bench(
             files=not model_only, device=str(target), on_step=progress.set_description, **options,
         ):  # fmt: skip
             progress.update(1)
-            progress.write(_bench_line(figures, peaks[figures.precision]))
+            progress.write(_bench_line(figures))
 
 
-def _bench_line(row: Figures, peak_gflops: float) -> str:
+def _bench_line(row: Figures) -> str:
     def number(value: float | None, width: int) -> str:
         return f"{value:>{width}.2f}" if value is not None else f"{'-':>{width}}"
 
-    share = row.share_of_peak(peak_gflops, compiled=row.compiled_fps is not None)
+    share = row.share_of_peak(compiled=row.compiled_fps is not None)
 
     busy = " ".join(number(row.busy[step] * 1000 if row.busy else None, 8) for step in STEPS)
     ratio = f"{row.speedup:.2f}x" if row.speedup else "-"
@@ -121,6 +121,7 @@ def _bench_line(row: Figures, peak_gflops: float) -> str:
         f"{row.network:<14}{row.weights:<8}{row.width:>5}x{row.height:<4} {row.precision:>5} "
         f"{number(row.model_fps, 10)} {number(row.psnr, 7)} {number(row.compiled_fps, 9)} "
         f"{number(row.compile_seconds, 9)} {number(row.compiled_psnr, 8)} {number(share and share * 100, 7)} "
+        f"{row.peak_gflops or 0:>7.0f} "
         f"{number(row.engine_fps, 9)} {number(row.naive_fps, 10)} "
         f"{ratio:>10}           {busy}  {row.bottleneck or '-'}"
     )

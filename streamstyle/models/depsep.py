@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from streamstyle.models.layers import TransposedConvLayer
+from streamstyle.models.layers import InstanceNorm2d, TransposedConvLayer
 from streamstyle.models.padding import pad_to_stride
 
 Upsampling = Literal["transposed", "nearest", "nearest_bilinear"]
@@ -46,9 +46,9 @@ class SeparableResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv1 = SeparableConv(channels, channels, 3)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.in1 = InstanceNorm2d(channels)
         self.conv2 = SeparableConv(channels, channels, 3)
-        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+        self.in2 = InstanceNorm2d(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.in2(self.conv2(F.relu(self.in1(self.conv1(x)))))
@@ -95,16 +95,16 @@ class DepSep(nn.Module):
     def __init__(self, *, upsampling: Upsampling = "transposed", residual_blocks: int = 5) -> None:
         super().__init__()
         self.conv1 = SeparableConv(3, 32, 9)
-        self.in1 = nn.InstanceNorm2d(32, affine=True)
+        self.in1 = InstanceNorm2d(32)
         self.conv2 = SeparableConv(32, 64, 3, stride=2)
-        self.in2 = nn.InstanceNorm2d(64, affine=True)
+        self.in2 = InstanceNorm2d(64)
         self.conv3 = SeparableConv(64, 128, 3, stride=2)
-        self.in3 = nn.InstanceNorm2d(128, affine=True)
+        self.in3 = InstanceNorm2d(128)
         self.residuals = nn.Sequential(*(SeparableResidualBlock(128) for _ in range(residual_blocks)))
         self.up1 = Upsample(128, 64, upsampling)
-        self.in4 = nn.InstanceNorm2d(64, affine=True)
+        self.in4 = InstanceNorm2d(64)
         self.up2 = Upsample(64, 32, upsampling)
-        self.in5 = nn.InstanceNorm2d(32, affine=True)
+        self.in5 = InstanceNorm2d(32)
         self.conv_out = SeparableConv(32, 3, 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from streamstyle.models.layers import ConvLayer, ResidualBlock, TransposedConvLayer, UpsampleConvLayer
+from streamstyle.models.layers import ConvLayer, InstanceNorm2d, ResidualBlock, TransposedConvLayer, UpsampleConvLayer
 from streamstyle.models.padding import pad_to_stride
 
 
@@ -37,16 +37,16 @@ class JohnsonIN(nn.Module):
         super().__init__()
         w1, w2, w3 = width, 2 * width, 4 * width
         self.conv1 = ConvLayer(3, w1, 9)
-        self.in1 = nn.InstanceNorm2d(w1, affine=True)
+        self.in1 = InstanceNorm2d(w1)
         self.conv2 = ConvLayer(w1, w2, 3, stride=2)
-        self.in2 = nn.InstanceNorm2d(w2, affine=True)
+        self.in2 = InstanceNorm2d(w2)
         self.conv3 = ConvLayer(w2, w3, 3, stride=2)
-        self.in3 = nn.InstanceNorm2d(w3, affine=True)
+        self.in3 = InstanceNorm2d(w3)
         self.residuals = nn.Sequential(*(ResidualBlock(w3) for _ in range(residual_blocks)))
         self.deconv1 = UpsampleConvLayer(w3, w2, 3)
-        self.in4 = nn.InstanceNorm2d(w2, affine=True)
+        self.in4 = InstanceNorm2d(w2)
         self.deconv2 = UpsampleConvLayer(w2, w1, 3)
-        self.in5 = nn.InstanceNorm2d(w1, affine=True)
+        self.in5 = InstanceNorm2d(w1)
         self.deconv3 = ConvLayer(w1, 3, 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -11,9 +11,28 @@ from torch.nn import functional as F
 Norm = Literal["instance", "batch"]
 
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """Affine InstanceNorm (no running statistics) that runs as a GroupNorm of one channel per group on the CPU.
+
+    The two are the same function with the same parameters, but torch's ``instance_norm`` folds the batch into
+    the channels, which copies channels_last frames out of and back into their layout; ``group_norm`` has a
+    channels_last CPU kernel: on a 2-core Xeon the ``starry`` filter runs 1.87x as fast in bf16 and 1.38x in
+    fp32 (``bench/norm.py``).
+    Other devices keep ``instance_norm``.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu":
+            return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
 def norm_layer(kind: Norm, channels: int) -> nn.Module:
     """InstanceNorm (affine, no running stats) or BatchNorm over ``channels``."""
-    return nn.InstanceNorm2d(channels, affine=True) if kind == "instance" else nn.BatchNorm2d(channels)
+    return InstanceNorm2d(channels) if kind == "instance" else nn.BatchNorm2d(channels)
 
 
 class ConvLayer(nn.Module):

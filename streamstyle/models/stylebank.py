@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from streamstyle.models.layers import ConvLayer, UpsampleConvLayer
+from streamstyle.models.layers import ConvLayer, InstanceNorm2d, UpsampleConvLayer
 from streamstyle.models.padding import pad_to_stride
 
 StyleChoice = int | str | Sequence[int | str] | Mapping[int | str, float] | torch.Tensor | None
 
 
 def _conv_in_relu(conv: nn.Module, channels: int) -> nn.Sequential:
-    return nn.Sequential(conv, nn.InstanceNorm2d(channels, affine=True), nn.ReLU())
+    return nn.Sequential(conv, InstanceNorm2d(channels), nn.ReLU())
 
 
 class StyleBankNet(nn.Module):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from streamstyle.compiling import CompiledNetwork, compile_key, parse_compile_mode, worth_compiling
+from streamstyle.compiling import CompiledNetwork, compile_key, parse_compile_mode, record_speedup, worth_compiling
 from streamstyle.errors import FilterError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch, resize_frames
@@ -84,8 +85,9 @@ class Stylize(Stage):
             N-pixel tiles.
         compile: ``on``: run the network compiled (:mod:`streamstyle.compiling`, channels_last);
             ``auto``: compile when the run is long enough to pay for it, judged by the eager time
-            of the second batch (live inputs and those of unknown length: at start); ``off``:
-            eager. Tiled frames run eagerly.
+            of the second batch and the speed-up a compile brought before (it times the first
+            compiled batch to record it); live inputs and those of unknown length compile at
+            start; ``off``: eager. Tiled frames run eagerly.
     """
 
     name = "stylize"
@@ -134,6 +136,9 @@ class Stylize(Stage):
             self.model = SingleStyleNet(self.model, bank or self.model.styles[0])
         elif bank:
             raise InvalidOptionError(f"stylize: filter {self.filter.name!r} is not a StyleBank; it has no banks")
+        # inductor caches a graph, not weights: every filter of one architecture shares its compile
+        options = {k: v for k, v in self.filter.options.items() if k != "styles"}  # one bank runs, whatever the others
+        self._compile_key = f"{self.filter.architecture}{sorted(options.items())}"
         self._dtype = torch.float32
         self._bytes_per_pixel: float | None = None
         self._checked = False
@@ -143,14 +148,14 @@ class Stylize(Stage):
         self._live = False
         self._done = 0
         self._eager_batches = 0
+        self._eager_seconds: float | None = None  # per frame, until the compiled network's speed is compared with it
 
     def reads(self) -> list[Path]:
         return [self.filter.weights]
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Stylize:
-        compiled = self.compile != "off"  # inductor's CPU kernels are fastest channels_last
-        memory_format = torch.channels_last if device.type == "cuda" or compiled else torch.contiguous_format
-        self.model = self.model.to(device=device, dtype=dtype, memory_format=memory_format)
+        # channels_last: on CUDA, and on the CPU eager (1.1-4x, bench/norm.py) as compiled
+        self.model = self.model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         self._dtype = dtype
         self._bytes_per_pixel = None
         self._compiled = None
@@ -164,6 +169,7 @@ class Stylize(Stage):
     def start(self, run: RunShape) -> None:
         """A live input, or one of unknown length, compiles now, before its frames flow (``auto``, ``on``)."""
         self._expected, self._live, self._done, self._eager_batches = run.frames, run.live, 0, 0
+        self._eager_seconds = None
         if self._compiled is None and (self.compile == "on" or (self.compile == "auto" and self._compiles_at_once)):
             height, width = max(1, round(run.height * self.scale)), max(1, round(run.width * self.scale))
             device = next(self.model.parameters()).device
@@ -178,31 +184,40 @@ class Stylize(Stage):
 
     def _network(self, frames: torch.Tensor) -> torch.Tensor:
         """The network on whole frames: compiled, or eager (timed on the first batch, when ``auto`` decides)."""
-        if self.compile != "off":
-            frames = frames.contiguous(memory_format=torch.channels_last)
+        frames = frames.contiguous(memory_format=torch.channels_last)
         if self._compiled is not None:
-            return self._compiled(frames)
+            if self._eager_seconds is None or tuple(frames.shape) not in self._compiled.compile_seconds:
+                return self._compiled(frames)
+            seconds, stylised = self._timed(self._compiled, frames)  # the first batch after the compile
+            if not self._compiled.failed:
+                record_speedup(compile_key(self._compile_key, frames), self._eager_seconds / seconds)
+            self._eager_seconds = None
+            return stylised
         if self._eager_chosen:
             return self.model(frames)
-        # inductor caches a graph, not weights: every filter of one architecture shares its compile
-        options = {k: v for k, v in self.filter.options.items() if k != "styles"}  # one bank runs, whatever the others
-        key = f"{self.filter.architecture}{sorted(options.items())}"
         if self.compile == "on" or self._compiles_at_once:  # auto: live or endless inputs pay for it
-            self._compiled = CompiledNetwork(self.model, key)
+            self._compiled = CompiledNetwork(self.model, self._compile_key)
             return self._compiled(frames)
-        started = time.perf_counter()
-        stylised = self.model(frames)
-        if stylised.device.type == "cuda":
-            torch.cuda.synchronize(stylised.device)
-        seconds = (time.perf_counter() - started) / len(frames)
+        seconds, stylised = self._timed(self.model, frames)
         self._eager_batches += 1
         if self._eager_batches == 2:  # the first batch pays one-time costs: judge by the second
             left = self._expected - self._done - len(frames)
-            if worth_compiling(compile_key(key, frames), frames_left=left, eager_seconds=seconds):
-                self._compiled = CompiledNetwork(self.model, key)
+            key = compile_key(self._compile_key, frames)
+            if worth_compiling(key, frames_left=left, eager_seconds=seconds):
+                self._compiled = CompiledNetwork(self.model, self._compile_key)
+                self._eager_seconds = seconds
             else:
                 self._eager_chosen = True
         return stylised
+
+    @staticmethod
+    def _timed(network: Callable[[torch.Tensor], torch.Tensor], frames: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """Seconds per frame of ``network`` on ``frames``, and its output."""
+        started = time.perf_counter()
+        stylised = network(frames)
+        if stylised.device.type == "cuda":
+            torch.cuda.synchronize(stylised.device)
+        return (time.perf_counter() - started) / len(frames), stylised
 
     @torch.inference_mode()
     def __call__(self, batch: FrameBatch) -> FrameBatch:

@@ -1,5 +1,5 @@
 """Networks: exact parameter counts of the seed tables, any size in = same size out,
-batch / memory-format / precision invariance, and the StyleBank's banks."""
+batch / memory-format / precision invariance, the InstanceNorm layer, and the StyleBank's banks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import warnings
 
 import pytest
 import torch
+from torch import nn
 
 from streamstyle import InvalidOptionError, build_model
 from streamstyle.models import ARCHITECTURES, StyleBankNet, count_conv_parameters, count_parameters
 from streamstyle.models.fusion import FusionModule
+from streamstyle.models.layers import InstanceNorm2d
 from streamstyle.models.stylebank import SingleStyleNet
 
 # Conv weights + biases (norms excluded). The first three are the seeds' own numbers
@@ -78,6 +80,22 @@ def test_batch_and_channels_last_give_the_same_result(name: str) -> None:
         channels_last = model.to(memory_format=last)(frames.contiguous(memory_format=last))
     torch.testing.assert_close(together, one_by_one, atol=2e-3, rtol=1e-4)
     torch.testing.assert_close(together, channels_last, atol=2e-3, rtol=1e-4)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_instance_norm_layer_is_torchs_instance_norm(memory_format: torch.memory_format) -> None:
+    torch.manual_seed(0)
+    ours, torchs = InstanceNorm2d(16), nn.InstanceNorm2d(16, affine=True)
+    with torch.no_grad():
+        ours.weight.uniform_(0.5, 2), ours.bias.uniform_(-1, 1)
+    torchs.load_state_dict(ours.state_dict())
+    frames = (torch.randn(3, 16, 23, 31) * 40 + 7).contiguous(memory_format=memory_format).requires_grad_()
+    torch.testing.assert_close(ours(frames), torchs(frames), atol=1e-5, rtol=1e-5)
+    (gradient,) = torch.autograd.grad(ours(frames).square().sum(), frames)
+    (expected,) = torch.autograd.grad(torchs(frames).square().sum(), frames)
+    torch.testing.assert_close(gradient, expected, atol=1e-4, rtol=1e-4)
+    low = ours.to(torch.bfloat16)(frames.detach().to(torch.bfloat16)).float()
+    assert (low - torchs(frames).detach()).abs().max() < 0.05, "bf16 statistics are computed in fp32"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -91,6 +91,24 @@ def test_auto_weighs_the_frames_left_against_the_compile_time(tiny_filter: Path)
     assert endless.compiled is not None, "an input of unknown length is assumed long: compile at start"
 
 
+def test_auto_records_the_speedup_it_measured_and_trusts_it(tiny_filter: Path, tmp_path: Path) -> None:
+    import json
+
+    def long_run() -> Stylize:
+        stage = Stylize("tiny").to(CPU_DEVICE, torch.float32)
+        stage.start(RunShape(64, 48, 1, 10_000_000, live=False))
+        for _ in range(4):  # eager, eager (judged: compile), the compile, the first compiled batch (timed)
+            stage(batch_of(64, 48, 1))
+        return stage
+
+    assert long_run().compiled is not None
+    record = tmp_path / "cache" / "streamstyle" / "compile_speedups.json"
+    ((key, speedup),) = json.loads(record.read_text()).items()
+    assert key.endswith(":1x3x48x64:torch.float32") and speedup > 0
+    record.write_text(json.dumps({key: 0.9}))  # as on a machine where the compiled network was slower
+    assert long_run().compiled is None, "a compile measured to gain nothing is not repeated, however long the run"
+
+
 def test_compile_from_the_command_line_and_the_graph(tiny_filter: Path, tmp_path: Path) -> None:
     clip = make_video(tmp_path / "clip.mp4")
     for args in (["-s", "tiny", "--compile", "on"], ["-vf", "stylize=tiny:compile=on"]):
