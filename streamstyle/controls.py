@@ -39,10 +39,14 @@ class LiveControls:
         regions: whether a segment stage gives masks, so the region can change.
         on_quit: called when ``q`` or Esc is pressed (or the window closes).
         scale: the processing scale (changed by :meth:`StyleSwitch.set_scale`).
-        fit_scale: at start, choose the largest scale at which the first style keeps up
-            with the input (:func:`~streamstyle.realtime.fit_scale`).
-        compile: ``auto``/``on`` compile each style's network at start (a live input pays for
-            it), ``off`` runs them eagerly (see :class:`~streamstyle.stages.Stylize`).
+        compiled_scale: a live run's processing scale once a style's network is compiled, if
+            other than ``scale`` (each style starts at ``scale`` and moves up when compiled).
+        fit_scale: at start, choose the largest scales at which the first style keeps up
+            with the input, eager and compiled (:func:`~streamstyle.realtime.fit_scale`).
+        compile: ``auto``/``on`` compile each style's network for the run (a live input pays for
+            it; they compile one by one in the background, the frames running eagerly until their
+            look is compiled, except the shown one when its cache makes that quick), ``off`` runs
+            them eagerly (see :class:`~streamstyle.stages.Stylize`).
     """
 
     styles: Sequence[str]
@@ -51,6 +55,7 @@ class LiveControls:
     regions: bool = False
     on_quit: Callable[[], None] | None = None
     scale: float = 1.0
+    compiled_scale: float | None = None
     fit_scale: bool = False
     compile: str = "auto"
     index: int = 0
@@ -117,19 +122,32 @@ class StyleSwitch(Stage):
         controls.styles = looks
         self.set_scale(scale)
 
-    def set_scale(self, scale: float) -> None:
-        """Process at ``scale`` from the next batch on (every filter)."""
+    def set_scale(self, scale: float, compiled_scale: float | None = None) -> None:
+        """Process at ``scale`` from the next batch on (every filter), in a live run at ``compiled_scale`` once
+        the filter's network is compiled (see :attr:`~streamstyle.stages.Stylize.compiled_scale`)."""
         for stylizer in self.stylizers:
             stylizer.scale = stylizer.check_option("scale", scale)
-        self.controls.scale = scale
+            if compiled_scale is not None:
+                stylizer.check_option("scale", compiled_scale)
+            stylizer.compiled_scale = compiled_scale
+        self.controls.scale, self.controls.compiled_scale = scale, compiled_scale
 
     def to(self, device: torch.device, dtype: torch.dtype) -> StyleSwitch:
         self.stylizers = [stylizer.to(device, dtype) for stylizer in self.stylizers]
         return self
 
     def start(self, run: RunShape) -> None:
-        for stylizer in self.stylizers:
+        """Every look compiles for the run (see ``compile``), the shown one first; in a live run the others in the
+        background, and the shown one too unless its compile is expected to be quick (a warm cache)."""
+        index = self.controls.index
+        for order, stylizer in enumerate(self.stylizers[index:] + self.stylizers[:index]):
+            if order:
+                stylizer.live_compile_wait = 0.0
             stylizer.start(run)
+
+    def close(self) -> None:
+        for stylizer in self.stylizers:
+            stylizer.close()
 
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         index, strength, region = self.controls.snapshot()

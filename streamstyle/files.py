@@ -170,8 +170,9 @@ def stylize_file(
         stability: 0 stylises each frame alone; up to 1 filters the input along the motion
             before the network and blends in the previous output after it (see
             :func:`~streamstyle.stages.stabilize.stability_stages`).
-        controls: live settings; with ``controls.fit_scale`` the processing scale is the largest
-            at which the first style keeps up with the input (:func:`~streamstyle.realtime.fit_scale`).
+        controls: live settings; with ``controls.fit_scale`` the processing scales are the largest
+            at which the first style keeps up with the input, eager and once compiled
+            (:func:`~streamstyle.realtime.fit_scale`).
         source, sink, compute: how the input is opened, the outputs written and the stages run.
         on_frames: called with the number of frames written after each batch.
         on_start: called once with the output's name and the expected frame count (0 if unknown).
@@ -201,7 +202,8 @@ def stylize_file(
         if switch is not None and switch.controls.fit_scale:
             rate = float(opened.info.frame_rate or 30)
             size = opened.info.width, opened.info.height
-            switch.set_scale(fit_scale(switch.stylizers[0], *size, rate, device=compute.device))
+            eager, compiled = fit_scale(switch.stylizers[0], *size, rate, device=compute.device)
+            switch.set_scale(eager, compiled if compiled != eager else None)
         info = output_info(opened.info, chosen)
         pipeline: Pipeline | None = None
 

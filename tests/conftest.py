@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -116,6 +116,14 @@ def write_filter(folder: Path, *, name: str = "tiny", seed: int = 0, broken: boo
         encoding="utf-8",
     )
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compile records and inductor's cache go to a folder of the test session's, not the user's ``~/.cache``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ package itself imports nothing heavy, so that Ctrl-C while the command loads is 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -34,7 +35,26 @@ def console() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-    main()
+    try:
+        main()
+    except SystemExit as done:
+        _leave_without_waiting_for_compiles(done.code)
+        raise
+    _leave_without_waiting_for_compiles(0)
+
+
+def _leave_without_waiting_for_compiles(code: object) -> None:
+    """Exit now if a live run left a compile running in the background (:func:`~streamstyle.compiling.in_background`).
+
+    Its outputs are closed by now; Python's exit would wait for a compile nobody will use (up to a minute).
+    """
+    compiling = sys.modules.get("streamstyle.compiling")
+    if compiling is not None and compiling.compiles_running():
+        if isinstance(code, str):
+            sys.stderr.write(code + "\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 def _interrupt_once(signum: int, frame: FrameType | None) -> None:

@@ -120,7 +120,8 @@ def stylize(input: str, output: str | None, mask: str | None, stability: float, 
 @stage_options(Stylize, only=("strength", "region", "compile"))
 @click.option(
     "--scale", default="auto", show_default=True,
-    help="Processing scale, or auto: the largest at which the first filter keeps up with the camera.",
+    help="Processing scale, or auto: the largest at which the first filter keeps up with the camera (a larger "
+    "one once compiled).",
 )  # fmt: skip
 @click.option("--segment", is_flag=True, help="Segment people, so r can switch the region (costs time).")
 @stage_options(
@@ -160,7 +161,8 @@ def camera(
         click.echo(f"styles: {', '.join(names)}" + ("" if styles else " (-s NAME for others)"), err=True)
     _run(camera_input, output, quiet, options, stages=[Segment(**segmenter)] if segment else None, controls=controls)
     if not quiet:
-        click.echo(f"processing scale {controls.scale:.2f}", err=True)
+        compiled = "" if controls.compiled_scale is None else f", {controls.compiled_scale:.2f} once compiled"
+        click.echo(f"processing scale {controls.scale:.2f}{compiled}", err=True)
 
 
 def camera_styles(device: str) -> list[str]:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from streamstyle.compiling import CompiledNetwork, compile_key, parse_compile_mode, record_speedup, worth_compiling
+from streamstyle.compiling import (
+    CompiledNetwork,
+    compile_key,
+    expected_compile_seconds,
+    expected_speedup,
+    in_background,
+    parse_compile_mode,
+    record_speedup,
+    worth_compiling,
+)
 from streamstyle.errors import FilterError, InvalidOptionError
 from streamstyle.filters import Filter, find_filter
 from streamstyle.frames import FrameBatch, resize_frames
@@ -27,6 +37,9 @@ from streamstyle.stages.tiling import (
 )
 
 REGIONS = ("all", "foreground", "background")
+LIVE_COMPILE_WAIT = 10.0
+"""A live run compiles before its first frame when that is expected to take at most this many seconds (a warm
+cache: 2-7 s here), else in the background while its frames run eagerly (a cold one: 20-70 s)."""
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """BT.601 luma coefficients used by colour preservation."""
 
@@ -85,9 +98,12 @@ class Stylize(Stage):
             N-pixel tiles.
         compile: ``on``: run the network compiled (:mod:`streamstyle.compiling`, channels_last);
             ``auto``: compile when the run is long enough to pay for it, judged by the eager time
-            of the second batch and the speed-up a compile brought before (it times the first
-            compiled batch to record it); live inputs and those of unknown length compile at
-            start; ``off``: eager. Tiled frames run eagerly.
+            of the second batch and the speed-up a compile brought before (each compile times
+            eager and compiled after it, to record it); inputs of unknown length compile at start,
+            and so do live ones when that is expected to be quick (:attr:`live_compile_wait`),
+            else in the background, their frames running eagerly (at :attr:`scale`, then at
+            :attr:`compiled_scale` if set) until it is done; ``off``: eager. Tiled frames run
+            eagerly.
     """
 
     name = "stylize"
@@ -128,6 +144,10 @@ class Stylize(Stage):
         self.bank = bank
         self.tile = self.check_option("tile", tile)
         self.compile = self.check_option("compile", compile)
+        self.compiled_scale: float | None = None
+        """A live run's processing scale once its network is compiled (it starts eagerly at :attr:`scale`)."""
+        self.live_compile_wait = LIVE_COMPILE_WAIT
+        """A live run compiles before its first frame if expected to take at most this many seconds (0: never)."""
         self.model = self.filter.load_model()
         if isinstance(self.model, StyleBankNet):
             if bank and bank not in self.model.styles:
@@ -143,12 +163,12 @@ class Stylize(Stage):
         self._bytes_per_pixel: float | None = None
         self._checked = False
         self._compiled: CompiledNetwork | None = None
+        self._compiling: CompiledNetwork | None = None  # compiling in the background; eager until it is done
         self._eager_chosen = self.compile == "off"
         self._expected: int | None = None
         self._live = False
         self._done = 0
         self._eager_batches = 0
-        self._eager_seconds: float | None = None  # per frame, until the compiled network's speed is compared with it
 
     def reads(self) -> list[Path]:
         return [self.filter.weights]
@@ -158,7 +178,7 @@ class Stylize(Stage):
         self.model = self.model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         self._dtype = dtype
         self._bytes_per_pixel = None
-        self._compiled = None
+        self._compiled = self._compiling = None
         return self
 
     @property
@@ -167,45 +187,91 @@ class Stylize(Stage):
         return self._compiled
 
     def start(self, run: RunShape) -> None:
-        """A live input, or one of unknown length, compiles now, before its frames flow (``auto``, ``on``)."""
+        """An input of unknown length compiles now, before its frames flow, and a live one too if that is quick,
+        else in the background (``auto``, ``on``; see :attr:`compile`)."""
         self._expected, self._live, self._done, self._eager_batches = run.frames, run.live, 0, 0
-        self._eager_seconds = None
         if self._compiled is None and (self.compile == "on" or (self.compile == "auto" and self._compiles_at_once)):
-            height, width = max(1, round(run.height * self.scale)), max(1, round(run.width * self.scale))
+            scale = self.compiled_scale if run.live and self.compiled_scale is not None else self.scale
+            height, width = max(1, round(run.height * scale)), max(1, round(run.width * scale))
             device = next(self.model.parameters()).device
             warm = torch.zeros(run.batch, 3, height, width, device=device, dtype=self._dtype)
             if self._tile_plan(warm) is None:
-                with torch.inference_mode():
-                    self._network(warm)
+                expected = expected_compile_seconds(compile_key(self._compile_key, warm.shape, warm.dtype))
+                if run.live and expected > self.live_compile_wait:
+                    self._compiling = CompiledNetwork(self.model, self._compile_key)
+                    in_background(partial(self._compile, self._compiling, warm))
+                else:
+                    self._compile_now(warm)
+
+    def _compile_now(self, frames: torch.Tensor) -> CompiledNetwork:
+        """Compile for frames like ``frames``, in this thread (see :meth:`_compile`)."""
+        compiled = self._compiling = CompiledNetwork(self.model, self._compile_key)
+        self._compile(compiled, frames)
+        return compiled
+
+    @torch.inference_mode()
+    def _compile(self, compiled: CompiledNetwork, warm: torch.Tensor) -> None:
+        """Compile for frames like ``warm``; the stage then uses ``compiled``, unless closed or moved meanwhile.
+
+        Eager and compiled are then timed on ``warm`` one after the other, so that they share whatever else the
+        machine runs meanwhile (a live run's frames), and the speed-up is recorded.
+        """
+        if self._compiling is not compiled:
+            return
+        warm = warm.contiguous(memory_format=torch.channels_last)
+        compiled(warm)
+        if compiled.failed:
+            self.compiled_scale = None  # eager after all: it keeps the scale eager keeps up at
+        else:
+            self.model(warm)  # the first eager run at this size pays one-time costs
+            eager_seconds, _ = self._timed(self.model, warm)
+            compiled_seconds, _ = self._timed(compiled, warm)
+            record_speedup(compile_key(self._compile_key, warm.shape, warm.dtype), eager_seconds / compiled_seconds)
+        if self._compiling is compiled:  # published after compiled_scale, which __call__ reads after _compiled
+            self._compiled, self._compiling = compiled, None
+
+    def close(self) -> None:
+        self._compiling = None  # a background compile not yet begun is skipped
+
+    @torch.inference_mode()
+    def network_seconds(self, height: int, width: int) -> float:
+        """Seconds per frame the eager network takes on ``height x width`` inputs: the second of two runs on one
+        random frame. For a probe before the run (:func:`~streamstyle.realtime.fit_scale`), which must not
+        compile a graph of its own size."""
+        device = next(self.model.parameters()).device
+        frames = torch.rand(1, 3, height, width, device=device).mul(255).to(self._dtype)
+        frames = frames.contiguous(memory_format=torch.channels_last)
+        self.model(frames)  # the first run pays one-time costs
+        seconds, _ = self._timed(self.model, frames)
+        return seconds
+
+    def expected_speedup(self, height: int, width: int) -> float:
+        """How many times as fast as eager the network is expected to run on ``height x width`` inputs: 1 with
+        ``compile`` off, else what compiling brought before (:func:`~streamstyle.compiling.expected_speedup`)."""
+        if self.compile == "off":
+            return 1.0
+        return expected_speedup(compile_key(self._compile_key, (1, 3, height, width), self._dtype))
 
     @property
     def _compiles_at_once(self) -> bool:
         return self._live or self._expected is None
 
-    def _network(self, frames: torch.Tensor) -> torch.Tensor:
-        """The network on whole frames: compiled, or eager (timed on the first batch, when ``auto`` decides)."""
+    def _network(self, frames: torch.Tensor, compiled: CompiledNetwork | None) -> torch.Tensor:
+        """The network on whole frames: ``compiled``, or eager (timed on the second batch, when ``auto`` decides)."""
         frames = frames.contiguous(memory_format=torch.channels_last)
-        if self._compiled is not None:
-            if self._eager_seconds is None or tuple(frames.shape) not in self._compiled.compile_seconds:
-                return self._compiled(frames)
-            seconds, stylised = self._timed(self._compiled, frames)  # the first batch after the compile
-            if not self._compiled.failed:
-                record_speedup(compile_key(self._compile_key, frames), self._eager_seconds / seconds)
-            self._eager_seconds = None
-            return stylised
-        if self._eager_chosen:
+        if compiled is not None:
+            return compiled(frames)
+        if self._eager_chosen or self._compiling is not None:  # a live input while it compiles in the background
             return self.model(frames)
-        if self.compile == "on" or self._compiles_at_once:  # auto: live or endless inputs pay for it
-            self._compiled = CompiledNetwork(self.model, self._compile_key)
-            return self._compiled(frames)
+        if self.compile == "on" or self._compiles_at_once:  # auto: an input of unknown length pays for it
+            return self._compile_now(frames)(frames)
         seconds, stylised = self._timed(self.model, frames)
         self._eager_batches += 1
         if self._eager_batches == 2:  # the first batch pays one-time costs: judge by the second
             left = self._expected - self._done - len(frames)
-            key = compile_key(self._compile_key, frames)
+            key = compile_key(self._compile_key, frames.shape, frames.dtype)
             if worth_compiling(key, frames_left=left, eager_seconds=seconds):
-                self._compiled = CompiledNetwork(self.model, self._compile_key)
-                self._eager_seconds = seconds
+                self._compile_now(frames)
             else:
                 self._eager_chosen = True
         return stylised
@@ -224,14 +290,16 @@ class Stylize(Stage):
         # a region is stylised from the input frames, so a second style does not see the first
         original = (batch.input_pixels if self.region != "all" else batch.pixels).to(self._dtype)
         height, width = original.shape[-2:]
+        compiled = self._compiled  # read once: a compile in the background may end during this batch
+        scale = self.scale if compiled is None or self.compiled_scale is None or not self._live else self.compiled_scale
         frames = original
-        if self.scale != 1.0:
-            size = (max(1, round(height * self.scale)), max(1, round(width * self.scale)))
+        if scale != 1.0:
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
             frames = resize_frames(original, size)
         plan = self._tile_plan(frames)
-        stylised = self._network(frames) if plan is None else run_plan(self.model, frames, plan)
+        stylised = self._network(frames, compiled) if plan is None else run_plan(self.model, frames, plan)
         self._done += len(frames)
-        if self.scale != 1.0:
+        if scale != 1.0:
             stylised = F.interpolate(stylised, size=(height, width), mode="bilinear", align_corners=False)
         if not self._checked:  # once: weights that give NaN would write black frames, not fail
             if not bool(torch.isfinite(stylised).all()):

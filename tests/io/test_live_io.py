@@ -377,7 +377,8 @@ def test_camera_command_picks_a_scale_and_records(tiny_filter: Path, tmp_path: P
         [sys.executable, "-m", "streamstyle", "camera", source, "-s", "tiny", "-o", str(out), "-y", "--device", "cpu"],
         capture_output=True, text=True, env=child_env(), timeout=120,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr  # it ends while compiling: it neither waits nor aborts
+    assert "Traceback" not in result.stderr and "terminate" not in result.stderr, result.stderr
     scale = float(re.search(r"processing scale ([\d.]+)", result.stderr)[1])  # type: ignore[index]
     assert 0.1 <= scale <= 1.0
     written, dropped, _ = summary(result.stderr)
