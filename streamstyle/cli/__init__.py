@@ -44,12 +44,12 @@ def console() -> None:
 
 
 def _leave_without_waiting_for_compiles(code: object) -> None:
-    """Exit now if a live run left a compile running in the background (:func:`~streamstyle.compiling.in_background`).
+    """Exit now if a live run left a compile running in the background (:mod:`~streamstyle.compile_thread`).
 
     Its outputs are closed by now; Python's exit would wait for a compile nobody will use (up to a minute).
     """
-    compiling = sys.modules.get("streamstyle.compiling")
-    if compiling is not None and compiling.compiles_running():
+    compile_thread = sys.modules.get("streamstyle.compile_thread")
+    if compile_thread is not None and compile_thread.compiles_running():
         if isinstance(code, str):
             sys.stderr.write(code + "\n")
         sys.stdout.flush()

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from streamstyle.compile_thread import in_background
 from streamstyle.compiling import (
     CompiledNetwork,
     compile_key,
     expected_compile_seconds,
     expected_speedup,
-    in_background,
     parse_compile_mode,
     record_speedup,
     worth_compiling,

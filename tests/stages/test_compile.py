@@ -18,7 +18,8 @@ import torch
 from conftest import CPU, make_video, probe, run, write_filter
 
 from streamstyle.benchmark import psnr
-from streamstyle.compiling import ASSUMED_SPEEDUP, compile_key, expected_speedup, in_background, record_speedup
+from streamstyle.compile_thread import in_background
+from streamstyle.compiling import ASSUMED_SPEEDUP, compile_key, expected_speedup, record_speedup
 from streamstyle.controls import LiveControls, StyleSwitch
 from streamstyle.files import stylize_file
 from streamstyle.frames import FrameBatch
