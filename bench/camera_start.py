@@ -1,7 +1,8 @@
 """How soon the live camera shows its first stylised frame, and how fast it runs while and after it compiles.
 
-Runs ``streamstyle camera`` as a user types it, with its default looks (on a CPU the light filters:
-``starry_light`` and the six banks of ``stylebank``) and ``--scale auto``, on a 30 fps 640x360 test
+Runs ``python -m streamstyle camera`` (the console script's entry point) with its default looks
+(on a CPU the light filters: ``starry_light`` and the six banks of ``stylebank``) and
+``--scale auto``, on a 30 fps 640x360 test
 source (``lavfi:testsrc``, paced in real time, standing in for a camera), streaming MPEG-TS over TCP
 to a receiver in this process. For each configuration, with an empty cache folder (cold) and again
 with the one that run left (warm), it prints the seconds from launch to the first received frame,
