@@ -4,8 +4,9 @@ Runs ``streamstyle samples/sample.mp4 --style starry`` as a user types it (the c
 ``--rounds`` times in the order: off; auto with an empty cache folder (nothing recorded, so it
 weighs the clip against a cold compile); on with an empty cache folder (what a cold compile
 costs); auto and on again with the cache that run left (warm). ``--before DIR`` first runs the
-command of another checkout of the project (``python -m streamstyle`` from ``DIR``, eager), to
-compare with an earlier commit. It prints the median wall time of each and the ratios, then the
+command of another checkout of the project (``python -m streamstyle`` from ``DIR``, with its
+defaults and an empty cache folder), to compare with an earlier commit, even one older than
+``--compile``. It prints the median wall time of each and the ratios, then the
 model-only figures of ``streamstyle bench`` for johnson_in at 640x360 (eager, compiled, compile
 time, PSNR, share of the matmul peak).
 
@@ -44,7 +45,7 @@ def timed(args: list[str], cache: Path, out: Path, checkout: Path | None = None)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--before", type=Path, help="another checkout of the project, run first (eager)")
+    parser.add_argument("--before", type=Path, help="another checkout of the project, run first (its defaults)")
     args = parser.parse_args()
     # label: (--compile, cache folder); the cold "on" run fills the folder that the warm runs reuse
     runs = {"off": ("off", "off"), "auto, cold cache": ("auto", "auto"), "on, cold cache": ("on", "shared"),
@@ -55,14 +56,15 @@ def main() -> None:
         for round_index in range(args.rounds):
             if args.before:
                 before = args.before.resolve()
-                seconds["before"].append(timed(["--compile", "off"], work / "before", work / "out.mp4", before))
+                cache_folder = work / f"round{round_index}" / "before"
+                seconds["before"].append(timed([], cache_folder, work / "out.mp4", before))
             for label, (mode, folder) in runs.items():
                 cache_folder = work / f"round{round_index}" / folder
                 seconds[label].append(timed(["--compile", mode], cache_folder, work / "out.mp4"))
     off = statistics.median(seconds["off"])
     print(f"# {' '.join(COMMAND)}; median of {args.rounds} round(s), the runs of a round in turn")
     if args.before:
-        print(f"# before: {args.before} with --compile off")
+        print(f"# before: {args.before} with its defaults")
     for label, times in seconds.items():
         middle = statistics.median(times)
         spread = f"{min(times):.1f}-{max(times):.1f}"

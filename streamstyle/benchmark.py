@@ -58,8 +58,11 @@ class Figures:
     precision's line for the ratio. ``compiled_*`` are the model-only figures of the network
     compiled (:mod:`streamstyle.compiling`): its speed, the seconds its first call took (the
     compile, from the cache if warm) and the PSNR of its output against eager's; ``gflops`` is
-    the network's arithmetic per frame and ``peak_gflops`` the matmul peak measured next to its
-    model-only figures (the larger of one just before and one just after: a CPU's speed drifts).
+    the network's arithmetic per frame, ``peak_gflops`` the median of the matmul peaks measured
+    between its model-only slices, and ``eager_share`` and ``compiled_share`` the network's arithmetic
+    rate as a fraction of that peak: the median over slices of each slice's rate against the peak
+    measured just before it (a shared CPU's speed drifts by 2-5x within minutes, so a rate and a
+    peak measured a minute apart say little).
     """
 
     network: str
@@ -77,11 +80,8 @@ class Figures:
     compiled_psnr: float | None = None
     gflops: float | None = None
     peak_gflops: float | None = None
-
-    def share_of_peak(self, *, compiled: bool = True) -> float | None:
-        """The network's arithmetic rate (model only) as a fraction of the matmul peak measured next to it."""
-        fps = self.compiled_fps if compiled else self.model_fps
-        return fps * self.gflops / self.peak_gflops if fps and self.gflops and self.peak_gflops else None
+    eager_share: float | None = None
+    compiled_share: float | None = None
 
     @property
     def speedup(self) -> float | None:
@@ -132,6 +132,26 @@ def write_test_clip(path: Path, width: int, height: int, frames: int, rate: int 
     return path
 
 
+@dataclass(frozen=True)
+class ModelTiming:
+    """A network's model-only speed, measured in slices with the matmul peak measured before each.
+
+    ``fps`` is over all slices; ``slice_fps[i]`` ran right after ``peaks[i]`` (GFLOP/s) was measured.
+    ``output`` is the output for the measured frame as uint8 on the CPU, ``first_seconds`` the first
+    call (the warm-up: for a compiled model, the compile).
+    """
+
+    fps: float
+    slice_fps: list[float]
+    peaks: list[float]
+    output: torch.Tensor
+    first_seconds: float
+
+    def share_of_peak(self, gflops: float) -> float:
+        """The median over slices of the slice's arithmetic rate against the peak measured before it."""
+        return statistics.median(fps * gflops / peak for fps, peak in zip(self.slice_fps, self.peaks, strict=True))
+
+
 def model_fps(
     model: torch.nn.Module,
     frame: torch.Tensor,
@@ -141,33 +161,39 @@ def model_fps(
     frames: int,
     *,
     compiled: bool = False,
-) -> tuple[float, torch.Tensor, float]:
+    slices: int = 5,
+) -> ModelTiming:
     """Frames per second of ``model`` alone on ``frames`` frames (at least one batch) already on ``device``.
 
     Args:
         frame: RGB ``(3, H, W)`` uint8; the batch is copies of it.
         compiled: run it compiled, as ``stylize``'s ``compile=on`` does (both channels_last, as ``stylize`` runs).
-
-    Returns:
-        The speed, the output for ``frame`` as uint8 on the CPU, and the seconds of the first
-        call (the warm-up: for a compiled model, the compile).
+        slices: the batches are timed in this many slices (at most one per batch), each right after a
+            measurement of the matmul peak in ``dtype``.
     """
     memory = torch.channels_last
     model = copy.deepcopy(model).to(device=device, dtype=dtype, memory_format=memory).eval()  # ours stays fp32
     pixels = frame.to(device=device, dtype=dtype).expand(batch, -1, -1, -1).contiguous(memory_format=memory)
     network = CompiledNetwork(model, "bench") if compiled else model
     runs = max(1, frames // batch)
+    sizes = [len(part) for part in np.array_split(range(runs), min(slices, runs))]
+    seconds, peaks = [], []
     with torch.inference_mode():
         started = time.perf_counter()
         output = network(pixels)  # also the warm-up: kernels chosen (or compiled), memory allocated
         _synchronize(device)
         first = time.perf_counter() - started
-        started = time.perf_counter()
-        for _ in range(runs):
-            network(pixels)
-        _synchronize(device)
-        seconds = time.perf_counter() - started
-    return runs * batch / seconds, output[0].float().clamp(0, 255).round().byte().cpu(), first
+        for size in sizes:
+            peaks.append(matmul_peak_gflops(device, dtype))
+            started = time.perf_counter()
+            for _ in range(size):
+                network(pixels)
+            _synchronize(device)
+            seconds.append(time.perf_counter() - started)
+    return ModelTiming(
+        runs * batch / sum(seconds), [size * batch / spent for size, spent in zip(sizes, seconds, strict=True)],
+        peaks, output[0].float().clamp(0, 255).round().byte().cpu(), first,
+    )  # fmt: skip
 
 
 def matmul_peak_gflops(device: torch.device, dtype: torch.dtype, *, side: int = 2048, runs: int = 10) -> float:
@@ -267,21 +293,24 @@ def run_benchmark(
                 gflops = network_gflops(model, frame)
                 for precision, dtype in dtypes.items():
                     _notify(on_step, f"{label} {precision} model only")
-                    peak = matmul_peak_gflops(target, dtype)
-                    speed, output, _ = model_fps(model, frame, target, dtype, batch, frames)
+                    eager = model_fps(model, frame, target, dtype, batch, frames)
+                    speed, output, peaks = eager.fps, eager.output, eager.peaks
                     compiled: dict[str, float | None] = {"compiled_fps": None}
                     if compile:
                         _notify(on_step, f"{label} {precision} model only, compiled")
-                        fast, fast_output, first = model_fps(model, frame, target, dtype, batch, frames, compiled=True)
-                        compiled = {"compiled_fps": fast, "compile_seconds": first,
-                                    "compiled_psnr": psnr(fast_output, output)}  # fmt: skip
-                    compiled["peak_gflops"] = max(peak, matmul_peak_gflops(target, dtype))
+                        fast = model_fps(model, frame, target, dtype, batch, frames, compiled=True)
+                        peaks = peaks + fast.peaks
+                        compiled = {"compiled_fps": fast.fps, "compile_seconds": fast.first_seconds,
+                                    "compiled_psnr": psnr(fast.output, output),
+                                    "compiled_share": fast.share_of_peak(gflops)}  # fmt: skip
+                    compiled["peak_gflops"] = statistics.median(peaks)
+                    compiled["eager_share"] = eager.share_of_peak(gflops)
                     if dtype == torch.float32 and reference is None:
                         reference = output
                     quality = None
                     if trained and dtype != torch.float32:
                         if reference is None:  # fp32 not asked for, or asked for later
-                            _, reference, _ = model_fps(model, frame, target, torch.float32, 1, 1)
+                            reference = model_fps(model, frame, target, torch.float32, 1, 1).output
                         quality = psnr(output, reference)
                     if not files:
                         yield Figures(

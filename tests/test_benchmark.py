@@ -23,13 +23,13 @@ def test_bench_prints_a_line_per_network_size_and_precision() -> None:
     expected = [(size, precision) for size in ("64x48", "96x64") for precision in ("fp32", "bf16")]
     assert [(row[2], row[3]) for row in rows] == expected
     for row in rows:
-        model_fps, engine_fps, naive_fps = float(row[4]), float(row[11]), float(row[12])
+        model_fps, engine_fps, naive_fps = float(row[4]), float(row[12]), float(row[13])
         assert model_fps > 0 and engine_fps > 0 and naive_fps > 0
-        assert row[6:9] == ["-", "-", "-"], "--no-compile: no compiled column"
+        assert row[6:9] == ["-", "-", "-"] and row[10] == "-", "--no-compile: no compiled columns"
         # the ratio is printed to two decimals, from unrounded figures
-        assert float(row[13].rstrip("x")) == pytest.approx(engine_fps / naive_fps, rel=0.05, abs=0.006)
-        assert float(row[10]) > 0, "the matmul peak measured next to the row"
-        assert row[-1] in STEPS and len(row) == 15 + len(STEPS)
+        assert float(row[14].rstrip("x")) == pytest.approx(engine_fps / naive_fps, rel=0.05, abs=0.006)
+        assert float(row[9]) > 0 and float(row[11]) > 0, "eager's share of the matmul peak measured next to it"
+        assert row[-1] in STEPS and len(row) == 16 + len(STEPS)
     assert "matmul peak" in result.output
 
 
@@ -42,7 +42,9 @@ def test_the_compiled_column_stands_next_to_eager(tiny_filter: Path, tmp_path: P
     assert line.compiled_fps and line.compiled_fps > 0 and line.compile_seconds and line.compile_seconds > 0
     assert line.compiled_psnr is not None and line.compiled_psnr > 40, "compiled computes what eager does"
     assert line.gflops and line.peak_gflops and line.peak_gflops > 0
-    assert line.share_of_peak() == pytest.approx(line.compiled_fps * line.gflops / line.peak_gflops)
+    assert line.eager_share and line.compiled_share, "both shares of the peak measured"
+    # each share is a median of per-slice ratios, so it sits near, not at, the ratio of the overall figures
+    assert line.compiled_share == pytest.approx(line.compiled_fps * line.gflops / line.peak_gflops, rel=0.9)
 
 
 def test_trained_weights_give_a_precision_psnr(tiny_filter: Path) -> None:

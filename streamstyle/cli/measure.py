@@ -93,12 +93,13 @@ def bench(
     name = _device_name(target)
     click.echo(f"# {name}; torch {torch.__version__}; {torch.get_num_threads()} CPU threads; batch "
                f"{options['batch_size'] or (4 if cuda else 1)}")  # fmt: skip
-    click.echo("# % peak: the model-only fps (compiled where measured) x GFLOPs per frame against the matmul peak "
-               "(2048x2048, GFLOP/s) measured next to it")  # fmt: skip
+    click.echo("# e/c % peak: eager's and the compiled network's model-only fps x GFLOPs per frame against the "
+               "matmul peak (2048x2048), median over 5 slices each timed right after a peak; peak: their median "
+               "GFLOP/s")  # fmt: skip
     steps = " ".join(f"{step:>8}" for step in STEPS)
     click.echo(f"{'network':<14}{'weights':<8}{'size':>10} {'prec':>5} {'model fps':>10} {'PSNR':>7} "
-               f"{'compiled':>9} {'compile s':>9} {'c/e PSNR':>8} {'% peak':>7} {'peak':>7} {'file fps':>9} "
-               f"{'naive fps':>10} {'file/naive':>10}  ms/frame:{steps}  slowest")  # fmt: skip
+               f"{'compiled':>9} {'compile s':>9} {'c/e PSNR':>8} {'e % peak':>8} {'c % peak':>8} {'peak':>7} "
+               f"{'file fps':>9} {'naive fps':>10} {'file/naive':>10}  ms/frame:{steps}  slowest")  # fmt: skip
     total = len(networks) * len(sizes) * len(precisions)
     with tqdm(total=total, unit="line", disable=not sys.stderr.isatty(), dynamic_ncols=True) as progress:
         for figures in run_benchmark(
@@ -113,14 +114,16 @@ def _bench_line(row: Figures) -> str:
     def number(value: float | None, width: int) -> str:
         return f"{value:>{width}.2f}" if value is not None else f"{'-':>{width}}"
 
-    share = row.share_of_peak(compiled=row.compiled_fps is not None)
+    def percent(share: float | None) -> str:
+        return number(share * 100 if share is not None else None, 8)
 
     busy = " ".join(number(row.busy[step] * 1000 if row.busy else None, 8) for step in STEPS)
     ratio = f"{row.speedup:.2f}x" if row.speedup else "-"
     return (
         f"{row.network:<14}{row.weights:<8}{row.width:>5}x{row.height:<4} {row.precision:>5} "
         f"{number(row.model_fps, 10)} {number(row.psnr, 7)} {number(row.compiled_fps, 9)} "
-        f"{number(row.compile_seconds, 9)} {number(row.compiled_psnr, 8)} {number(share and share * 100, 7)} "
+        f"{number(row.compile_seconds, 9)} {number(row.compiled_psnr, 8)} "
+        f"{percent(row.eager_share)} {percent(row.compiled_share)} "
         f"{row.peak_gflops or 0:>7.0f} "
         f"{number(row.engine_fps, 9)} {number(row.naive_fps, 10)} "
         f"{ratio:>10}           {busy}  {row.bottleneck or '-'}"
