@@ -12,7 +12,7 @@ from torch import nn
 from streamstyle import InvalidOptionError, build_model
 from streamstyle.models import ARCHITECTURES, StyleBankNet, count_conv_parameters, count_parameters
 from streamstyle.models.fusion import FusionModule
-from streamstyle.models.layers import InstanceNorm2d
+from streamstyle.models.layers import ConvLayer, InstanceNorm2d
 from streamstyle.models.stylebank import SingleStyleNet
 
 # Conv weights + biases (norms excluded). The first three are the seeds' own numbers
@@ -96,6 +96,31 @@ def test_instance_norm_layer_is_torchs_instance_norm(memory_format: torch.memory
     torch.testing.assert_close(gradient, expected, atol=1e-4, rtol=1e-4)
     low = ours.to(torch.bfloat16)(frames.detach().to(torch.bfloat16)).float()
     assert (low - torchs(frames).detach()).abs().max() < 0.05, "bf16 statistics are computed in fp32"
+
+
+@pytest.mark.parametrize(("channels", "out_channels", "kernel", "parts"), [(32, 3, 9, 3), (16, 3, 3, 3), (32, 5, 5, 1)])
+def test_rgb_output_layer_runs_in_row_bands_as_the_same_convolution(
+    channels: int, out_channels: int, kernel: int, parts: int
+) -> None:
+    torch.manual_seed(0)
+    layer = ConvLayer(channels, out_channels, kernel).double()
+    assert layer.row_parts == parts, "bands whose output channels fit one 16-channel block; 1 where none divide"
+    plain = nn.Sequential(layer.pad, layer.conv)
+    frames = torch.randn(2, channels, 21, 34, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    frames.requires_grad_()
+    torch.testing.assert_close(layer(frames), plain(frames), atol=1e-10, rtol=1e-10)
+    (gradient,) = torch.autograd.grad(layer(frames).square().sum(), frames)
+    (expected,) = torch.autograd.grad(plain(frames).square().sum(), frames)
+    torch.testing.assert_close(gradient, expected, atol=1e-9, rtol=1e-9)
+    reference = plain(frames).detach()
+    low = layer.to(torch.bfloat16)(frames.detach().to(torch.bfloat16)).float()
+    assert (low - reference).abs().max() < 0.05, "bands are summed in fp32"
+
+
+def test_narrow_inputs_and_strided_layers_run_whole() -> None:
+    assert ConvLayer(8, 3, 9).row_parts == 1, "summing bands costs more than it saves on 8 input channels"
+    assert ConvLayer(32, 3, 9, stride=2).row_parts == 1
+    assert ConvLayer(32, 64, 3).row_parts == 1
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
