@@ -223,8 +223,7 @@ class Stylize(Stage):
         if compiled.failed:
             self.compiled_scale = None  # eager after all: it keeps the scale eager keeps up at
         else:
-            self.model(warm)  # the first eager run at this size pays one-time costs
-            eager_seconds, _ = self._timed(self.model, warm)
+            eager_seconds = self._eager_seconds(warm)
             compiled_seconds, _ = self._timed(compiled, warm)
             record_speedup(compile_key(self._compile_key, warm.shape, warm.dtype), eager_seconds / compiled_seconds)
         if self._compiling is compiled:  # published after compiled_scale, which __call__ reads after _compiled
@@ -240,8 +239,12 @@ class Stylize(Stage):
         compile a graph of its own size."""
         device = next(self.model.parameters()).device
         frames = torch.rand(1, 3, height, width, device=device).mul(255).to(self._dtype)
-        frames = frames.contiguous(memory_format=torch.channels_last)
-        self.model(frames)  # the first run pays one-time costs
+        return self._eager_seconds(frames.contiguous(memory_format=torch.channels_last))
+
+    def _eager_seconds(self, frames: torch.Tensor) -> float:
+        """Seconds per frame of the eager network on ``frames``: the second of two runs (the first pays one-time
+        costs at this size)."""
+        self.model(frames)
         seconds, _ = self._timed(self.model, frames)
         return seconds
 
